@@ -1,0 +1,346 @@
+//! A conversation rendered as a prompt: OpenAI chat-completions messages or the
+//! Anthropic Messages shape, optionally cut to a token budget.
+//!
+//! Items are grouped into *turns*: a message, or an assistant message with its
+//! function calls and their outputs. A budget keeps whole turns only, so a tool call
+//! is never separated from its output. Calls without an output and outputs without a
+//! call are left out: both chat APIs reject them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+use crate::{Content, Item, ItemBody, Role, tokens};
+
+/// How to render a history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryOptions {
+    /// Keep the first system message and the newest turns within this many tokens.
+    pub max_tokens: Option<u32>,
+}
+
+/// A rendered history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Chat-completions messages, ready to send.
+    pub messages: Vec<Value>,
+    /// Estimated prompt tokens of `messages`.
+    pub tokens: u32,
+    /// True when the budget left older turns out.
+    pub truncated: bool,
+}
+
+/// A history in the Anthropic Messages shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnthropicHistory {
+    /// The system prompt (system and developer messages joined), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Alternating user/assistant messages with `tool_use`/`tool_result` blocks.
+    pub messages: Vec<Value>,
+}
+
+#[derive(Debug)]
+struct Turn {
+    role: Role,
+    content: Option<Content>,
+    calls: Vec<(String, String, String)>,
+    outputs: Vec<(String, Content)>,
+    tokens: u32,
+}
+
+fn turns(items: &[Item]) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::new();
+    let mut by_message: HashMap<&str, usize> = HashMap::new();
+    let mut by_call: HashMap<&str, usize> = HashMap::new();
+    for item in items {
+        match &item.body {
+            ItemBody::Message { role, content } => {
+                if *role == Role::Assistant {
+                    by_message.insert(&item.id, turns.len());
+                }
+                turns.push(Turn {
+                    role: *role,
+                    content: Some(content.clone()),
+                    calls: vec![],
+                    outputs: vec![],
+                    tokens: item.tokens + tokens::PER_MESSAGE,
+                });
+            }
+            ItemBody::FunctionCall {
+                call_id,
+                name,
+                arguments,
+                message_id,
+            } => {
+                let target = message_id
+                    .as_deref()
+                    .and_then(|m| by_message.get(m).copied())
+                    .or_else(|| {
+                        let last = turns.len().checked_sub(1)?;
+                        (turns[last].role == Role::Assistant).then_some(last)
+                    });
+                let idx = match target {
+                    Some(i) => i,
+                    None => {
+                        turns.push(Turn {
+                            role: Role::Assistant,
+                            content: None,
+                            calls: vec![],
+                            outputs: vec![],
+                            tokens: tokens::PER_MESSAGE,
+                        });
+                        turns.len() - 1
+                    }
+                };
+                by_call.insert(call_id, idx);
+                turns[idx]
+                    .calls
+                    .push((call_id.clone(), name.clone(), arguments.clone()));
+                turns[idx].tokens += item.tokens;
+            }
+            ItemBody::FunctionCallOutput { call_id, output } => {
+                if let Some(&idx) = by_call.get(call_id.as_str()) {
+                    turns[idx].outputs.push((call_id.clone(), output.clone()));
+                    turns[idx].tokens += item.tokens + tokens::PER_MESSAGE;
+                }
+            }
+        }
+    }
+    for t in &mut turns {
+        let answered: Vec<&str> = t.outputs.iter().map(|(c, _)| c.as_str()).collect();
+        t.calls.retain(|(c, _, _)| answered.contains(&c.as_str()));
+    }
+    turns.retain(|t| t.content.is_some() || !t.calls.is_empty());
+    turns
+}
+
+fn is_system(role: Role) -> bool {
+    matches!(role, Role::System | Role::Developer)
+}
+
+/// Chooses which turns fit: the first system turn, then the newest that fit.
+fn within_budget(turns: &[Turn], budget: Option<u32>) -> (Vec<usize>, bool) {
+    let all: Vec<usize> = (0..turns.len()).collect();
+    let Some(budget) = budget else {
+        return (all, false);
+    };
+    let mut used = 3; // every reply is primed with 3 tokens
+    let mut keep = Vec::new();
+    let pinned = turns.first().filter(|t| is_system(t.role)).map(|t| {
+        used += t.tokens;
+        0usize
+    });
+    let start = if pinned.is_some() { 1 } else { 0 };
+    for i in (start..turns.len()).rev() {
+        if used + turns[i].tokens > budget {
+            break;
+        }
+        used += turns[i].tokens;
+        keep.push(i);
+    }
+    keep.extend(pinned);
+    keep.reverse();
+    let truncated = keep.len() < turns.len();
+    (keep, truncated)
+}
+
+fn chat_part(p: &Value) -> Value {
+    match p.get("type").and_then(Value::as_str) {
+        Some("input_text" | "output_text" | "text") => {
+            json!({"type": "text", "text": p.get("text").cloned().unwrap_or_default()})
+        }
+        Some("input_image") => {
+            let url = p
+                .get("image_url")
+                .cloned()
+                .or_else(|| p.get("file_id").cloned())
+                .unwrap_or_default();
+            let mut img = json!({ "url": url });
+            if let Some(d) = p.get("detail") {
+                img["detail"] = d.clone();
+            }
+            json!({"type": "image_url", "image_url": img})
+        }
+        Some("input_file") => {
+            let mut f = serde_json::Map::new();
+            for k in ["file_id", "file_data", "filename"] {
+                if let Some(v) = p.get(k) {
+                    f.insert(k.into(), v.clone());
+                }
+            }
+            json!({"type": "file", "file": f})
+        }
+        _ => json!({"type": "text", "text": Content::Parts(vec![p.clone()]).plain_text()}),
+    }
+}
+
+fn chat_content(role: Role, content: &Content) -> (Value, Option<String>) {
+    match content {
+        Content::Text(t) => (Value::String(t.clone()), None),
+        Content::Parts(parts) => {
+            let refusal = parts
+                .iter()
+                .find_map(|p| p.get("refusal").and_then(Value::as_str))
+                .map(str::to_string);
+            let text_only = parts.iter().all(|p| {
+                matches!(
+                    p.get("type").and_then(Value::as_str),
+                    Some("input_text" | "output_text" | "text" | "refusal")
+                )
+            });
+            if role == Role::Assistant || text_only {
+                let text: Vec<&str> = parts
+                    .iter()
+                    .filter_map(|p| p.get("text").and_then(Value::as_str))
+                    .collect();
+                (Value::String(text.join("\n")), refusal)
+            } else {
+                (Value::Array(parts.iter().map(chat_part).collect()), refusal)
+            }
+        }
+    }
+}
+
+/// Renders items as chat-completions messages.
+pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
+    let turns = turns(items);
+    let (keep, truncated) = within_budget(&turns, options.max_tokens);
+    let mut messages = Vec::new();
+    let mut total = 3;
+    for i in keep {
+        let t = &turns[i];
+        total += t.tokens;
+        let role = match t.role {
+            Role::Tool => "user",
+            r => r.as_str(),
+        };
+        let mut m = serde_json::Map::new();
+        m.insert("role".into(), json!(role));
+        match &t.content {
+            Some(c) => {
+                let (content, refusal) = chat_content(t.role, c);
+                let content = if t.role == Role::Tool {
+                    json!(format!("Tool result: {}", c.plain_text()))
+                } else {
+                    content
+                };
+                m.insert("content".into(), content);
+                if let Some(r) = refusal {
+                    m.insert("refusal".into(), json!(r));
+                }
+            }
+            None => {
+                m.insert("content".into(), Value::Null);
+            }
+        }
+        if !t.calls.is_empty() {
+            let calls: Vec<Value> = t
+                .calls
+                .iter()
+                .map(|(id, name, args)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}})
+                })
+                .collect();
+            m.insert("tool_calls".into(), Value::Array(calls));
+        }
+        messages.push(Value::Object(m));
+        for (call_id, out) in &t.outputs {
+            let content = match out {
+                Content::Text(s) => json!(s),
+                Content::Parts(_) => json!(out.plain_text()),
+            };
+            messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
+        }
+    }
+    History {
+        messages,
+        tokens: total,
+        truncated,
+    }
+}
+
+/// Renders items in the Anthropic Messages shape.
+pub fn render_anthropic(items: &[Item], options: HistoryOptions) -> AnthropicHistory {
+    let turns = turns(items);
+    let (keep, _) = within_budget(&turns, options.max_tokens);
+    let mut system: Vec<String> = Vec::new();
+    let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut push = |role: &str, blocks: Vec<Value>| {
+        if blocks.is_empty() {
+            return;
+        }
+        match messages.last_mut() {
+            Some((r, b)) if r == role => b.extend(blocks),
+            _ => messages.push((role.to_string(), blocks)),
+        }
+    };
+    for i in keep {
+        let t = &turns[i];
+        if is_system(t.role) {
+            if let Some(c) = &t.content {
+                system.push(c.plain_text());
+            }
+            continue;
+        }
+        let mut blocks = Vec::new();
+        if let Some(c) = &t.content {
+            let text = c.plain_text();
+            if !text.is_empty() {
+                blocks.push(json!({"type": "text", "text": text}));
+            }
+        }
+        for (id, name, args) in &t.calls {
+            let input = match serde_json::from_str::<Value>(args) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => json!({ "arguments": args }),
+            };
+            blocks.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
+        }
+        let role = if t.role == Role::Assistant {
+            "assistant"
+        } else {
+            "user"
+        };
+        push(role, blocks);
+        let results: Vec<Value> = t
+            .outputs
+            .iter()
+            .map(|(id, out)| json!({"type": "tool_result", "tool_use_id": id, "content": out.plain_text()}))
+            .collect();
+        push("user", results);
+    }
+    AnthropicHistory {
+        system: (!system.is_empty()).then(|| system.join("\n\n")),
+        messages: messages
+            .into_iter()
+            .map(|(role, content)| json!({"role": role, "content": content}))
+            .collect(),
+    }
+}
+
+/// A readable transcript: one line per message, tool calls with their outputs.
+pub fn transcript(items: &[Item]) -> String {
+    let mut out = String::new();
+    for item in items {
+        match &item.body {
+            ItemBody::Message { role, content } => {
+                let who = match role {
+                    Role::System => "System",
+                    Role::Developer => "Developer",
+                    Role::User => "User",
+                    Role::Assistant => "Assistant",
+                    Role::Tool => "Tool",
+                };
+                out.push_str(&format!("{who}: {}\n", content.plain_text()));
+            }
+            ItemBody::FunctionCall {
+                name, arguments, ..
+            } => out.push_str(&format!("Assistant called {name}({arguments})\n")),
+            ItemBody::FunctionCallOutput { output, .. } => {
+                out.push_str(&format!("Tool returned: {}\n", output.plain_text()))
+            }
+        }
+    }
+    out
+}
