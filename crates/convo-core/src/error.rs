@@ -110,7 +110,10 @@ impl Error {
     /// True for errors caused by the caller's input (validation, not found, conflicts),
     /// false for backend failures.
     pub fn is_client_error(&self) -> bool {
-        !matches!(self, Error::Storage(_) | Error::Closed | Error::SchemaTooNew { .. })
+        !matches!(
+            self,
+            Error::Storage(_) | Error::Closed | Error::SchemaTooNew { .. }
+        )
     }
 
     /// True when the error means "that does not exist (for you)".

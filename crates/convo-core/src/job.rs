@@ -32,7 +32,10 @@ impl FromStr for JobKind {
         match s {
             "name" => Ok(JobKind::Name),
             "profile" => Ok(JobKind::Profile),
-            o => Err(Error::invalid("kind", format!("{o:?} is not name or profile"))),
+            o => Err(Error::invalid(
+                "kind",
+                format!("{o:?} is not name or profile"),
+            )),
         }
     }
 }

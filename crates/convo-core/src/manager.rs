@@ -10,8 +10,8 @@ use crate::store::{
 };
 use crate::{
     AuditEntry, ChangeSource, Content, Conversation, ConversationPatch, Error, FieldContent, Item,
-    Job, JobKind, JobQuery, Metadata, NewConversation, NewItem, PersonaName, Profile,
-    ProfileOp, Result, Role, Timestamp, UserId, ids,
+    Job, JobKind, JobQuery, Metadata, NewConversation, NewItem, PersonaName, Profile, ProfileOp,
+    Result, Role, Timestamp, UserId, ids,
 };
 
 /// Settings of a manager.
@@ -149,7 +149,10 @@ impl ConversationManager {
 
     /// The current conversation id.
     pub fn conversation_id(&self) -> String {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Starts a new current conversation id (time-ordered, unique) and returns it.
@@ -193,7 +196,8 @@ impl ConversationManager {
         timestamp: Option<Timestamp>,
         persona: &str,
     ) -> Result<SaveOutcome> {
-        self.save(user, id, chat_log, timestamp, persona, None).await
+        self.save(user, id, chat_log, timestamp, persona, None)
+            .await
     }
 
     /// The seed's save with a name given by a person (never overwritten by naming).
@@ -238,7 +242,12 @@ impl ConversationManager {
                 max_attempts: self.config.job_attempts,
             })
             .await?;
-        tracing::debug!(conversation = id, created = out.created, jobs = out.jobs_queued, "saved");
+        tracing::debug!(
+            conversation = id,
+            created = out.created,
+            jobs = out.jobs_queued,
+            "saved"
+        );
         Ok(out)
     }
 
@@ -252,6 +261,60 @@ impl ConversationManager {
         let conversation = prepare::conversation(new, now)?;
         let items = self.prepare_items(items, now)?;
         self.store.create_conversation(conversation, items).await
+    }
+
+    /// Imports a conversation and its items exactly as exported (ids, times, names,
+    /// metadata, links), in one transaction. An existing id is skipped (`Ok(None)`) or,
+    /// with `replace`, replaced (`Ok(Some(true))`); `Ok(Some(false))` is a new one.
+    pub async fn import_conversation(
+        &self,
+        conversation: Conversation,
+        items: Vec<Item>,
+        replace: bool,
+    ) -> Result<Option<bool>> {
+        ids::validate("conversation", &conversation.id)?;
+        prepare::metadata(&conversation.metadata)?;
+        let mut prepared = Vec::with_capacity(items.len());
+        for item in items {
+            ids::validate("item", &item.id)?;
+            let size = item.body.byte_len();
+            if size > self.config.limits.max_content_bytes {
+                return Err(Error::TooLarge {
+                    field: "content",
+                    size,
+                    limit: self.config.limits.max_content_bytes,
+                });
+            }
+            let text = item.body.plain_text();
+            prepared.push(crate::PreparedItem {
+                id: item.id,
+                created_at: item.created_at,
+                tokens: if item.tokens > 0 {
+                    item.tokens
+                } else {
+                    crate::tokens::count(&text)
+                },
+                text,
+                body: item.body,
+            });
+        }
+        let c = crate::PreparedConversation {
+            id: conversation.id,
+            user: conversation.user,
+            persona: conversation.persona,
+            name: conversation.name,
+            name_set_by_person: conversation.name_set_by_person,
+            created_at: conversation.created_at,
+            updated_at: conversation.updated_at,
+            metadata: conversation.metadata,
+            chat_log: conversation.chat_log,
+        };
+        self.store.import_conversation(c, prepared, replace).await
+    }
+
+    /// Every user with a conversation or a profile, sorted (exports of everything).
+    pub async fn list_users(&self) -> Result<Vec<String>> {
+        self.store.list_users().await
     }
 
     /// A user's conversations (optionally of one persona, or the one with `id`),
@@ -294,7 +357,9 @@ impl ConversationManager {
         query: &ConversationQuery,
     ) -> Result<Page<Conversation>> {
         check_limit(query.limit)?;
-        self.store.list_conversations(&UserId::new(user)?, query).await
+        self.store
+            .list_conversations(&UserId::new(user)?, query)
+            .await
     }
 
     /// One conversation of the user.
@@ -305,7 +370,10 @@ impl ConversationManager {
     /// Deletes the conversation and everything under it (items, outputs, search
     /// entries, pending jobs) in one transaction.
     pub async fn delete_conversation(&self, user: &str, id: &str) -> Result<DeleteReceipt> {
-        let r = self.store.delete_conversation(&UserId::new(user)?, id).await?;
+        let r = self
+            .store
+            .delete_conversation(&UserId::new(user)?, id)
+            .await?;
         tracing::debug!(conversation = id, items = r.items, jobs = r.jobs, "deleted");
         Ok(r)
     }
@@ -321,7 +389,9 @@ impl ConversationManager {
             name: Some(prepare::name(name)?),
             metadata: None,
         };
-        self.store.update_conversation(&UserId::new(user)?, id, patch).await
+        self.store
+            .update_conversation(&UserId::new(user)?, id, patch)
+            .await
     }
 
     /// Replaces a conversation's metadata.
@@ -336,7 +406,9 @@ impl ConversationManager {
             name: None,
             metadata: Some(metadata),
         };
-        self.store.update_conversation(&UserId::new(user)?, id, patch).await
+        self.store
+            .update_conversation(&UserId::new(user)?, id, patch)
+            .await
     }
 
     /// Queues a naming job even if the conversation has a name (`rename --auto`).
@@ -382,7 +454,12 @@ impl ConversationManager {
             .collect()
     }
 
-    fn implicit_conversation(&self, user: &UserId, id: &str, now: Timestamp) -> Result<Option<crate::PreparedConversation>> {
+    fn implicit_conversation(
+        &self,
+        user: &UserId,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::PreparedConversation>> {
         if user != &self.user {
             return Ok(None);
         }
@@ -403,7 +480,12 @@ impl ConversationManager {
     /// Appends items to a conversation in order, all or nothing. If the conversation
     /// does not exist and `user` is the manager's user, it is created with the
     /// manager's persona (the seed added messages before saving).
-    pub async fn append_items(&self, user: &str, id: &str, items: Vec<NewItem>) -> Result<Vec<Item>> {
+    pub async fn append_items(
+        &self,
+        user: &str,
+        id: &str,
+        items: Vec<NewItem>,
+    ) -> Result<Vec<Item>> {
         let user = UserId::new(user)?;
         ids::validate("conversation", id)?;
         let now = Self::now();
@@ -417,7 +499,8 @@ impl ConversationManager {
 
     async fn append_one(&self, user: &str, id: &str, item: NewItem) -> Result<Item> {
         let mut v = self.append_items(user, id, vec![item]).await?;
-        v.pop().ok_or_else(|| Error::invalid("items", "nothing was appended"))
+        v.pop()
+            .ok_or_else(|| Error::invalid("items", "nothing was appended"))
     }
 
     /// Appends a message; returns its id.
@@ -495,7 +578,9 @@ impl ConversationManager {
 
     /// Deletes one item.
     pub async fn delete_item(&self, user: &str, id: &str, item_id: &str) -> Result<()> {
-        self.store.delete_item(&UserId::new(user)?, id, item_id).await
+        self.store
+            .delete_item(&UserId::new(user)?, id, item_id)
+            .await
     }
 
     // ---- history ----
@@ -503,7 +588,8 @@ impl ConversationManager {
     /// The conversation as chat-completions messages, ready to send: assistant
     /// messages carry their `tool_calls`, each followed by its `tool` message.
     pub async fn get_history(&self, user: &str, id: &str) -> Result<History> {
-        self.get_history_with(user, id, HistoryOptions::default()).await
+        self.get_history_with(user, id, HistoryOptions::default())
+            .await
     }
 
     /// [`get_history`](Self::get_history) with a token budget.
@@ -646,7 +732,10 @@ impl ConversationManager {
 
 fn check_limit(limit: u32) -> Result<()> {
     if !(1..=1000).contains(&limit) {
-        return Err(Error::invalid("limit", format!("{limit} is not between 1 and 1000")));
+        return Err(Error::invalid(
+            "limit",
+            format!("{limit} is not between 1 and 1000"),
+        ));
     }
     Ok(())
 }

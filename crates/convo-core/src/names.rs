@@ -115,7 +115,17 @@ mod tests {
         for ok in ["Helper", "Code Genius", "v1.2_beta-3", "Ünïcødé"] {
             assert!(PersonaName::new(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "../x", ".hidden", "a/b", "a\\b", "a\0b", " x", "x;drop", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "../x",
+            ".hidden",
+            "a/b",
+            "a\\b",
+            "a\0b",
+            " x",
+            "x;drop",
+            &"x".repeat(65),
+        ] {
             assert!(PersonaName::new(bad).is_err(), "{bad:?}");
         }
     }

@@ -1,8 +1,8 @@
 //! Validation of caller input into the records a store writes.
 
 use crate::{
-    Content, Error, ItemBody, NewConversation, NewItem, PreparedConversation, PreparedItem,
-    Result, Role, Timestamp, ids, tokens,
+    Content, Error, ItemBody, NewConversation, NewItem, PreparedConversation, PreparedItem, Result,
+    Role, Timestamp, ids, tokens,
 };
 
 /// Limits on what callers may store.
@@ -60,10 +60,16 @@ pub fn conversation(new: NewConversation, now: Timestamp) -> Result<PreparedConv
 pub fn name(n: &str) -> Result<String> {
     let n = n.trim();
     if n.chars().any(char::is_control) {
-        return Err(Error::invalid("name", "must be one line without control characters"));
+        return Err(Error::invalid(
+            "name",
+            "must be one line without control characters",
+        ));
     }
     if n.chars().count() > MAX_NAME_CHARS {
-        return Err(Error::invalid("name", format!("must be at most {MAX_NAME_CHARS} characters")));
+        return Err(Error::invalid(
+            "name",
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
     }
     Ok(n.to_string())
 }
@@ -80,7 +86,10 @@ pub fn metadata(m: &crate::Metadata) -> Result<()> {
         if k.chars().count() > 64 {
             return Err(Error::invalid(
                 "metadata",
-                format!("key {:?}… is longer than 64 characters", k.chars().take(20).collect::<String>()),
+                format!(
+                    "key {:?}… is longer than 64 characters",
+                    k.chars().take(20).collect::<String>()
+                ),
             ));
         }
         if v.chars().count() > 512 {

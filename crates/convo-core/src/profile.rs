@@ -97,7 +97,11 @@ impl Profile {
                 Some(Value::String(s)) => FieldContent::Text(s.clone()),
                 Some(Value::Array(a)) => FieldContent::List(
                     a.iter()
-                        .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                        .map(|x| {
+                            x.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| x.to_string())
+                        })
                         .collect(),
                 ),
                 Some(Value::Null) | None => FieldContent::Text(String::new()),
@@ -214,7 +218,10 @@ pub fn validate_ops(ops: &[ProfileOp]) -> Result<Vec<ProfileOp>> {
     if ops.len() > MAX_OPS_PER_JOB {
         return Err(Error::invalid(
             "operations",
-            format!("{} operations, at most {MAX_OPS_PER_JOB} are allowed", ops.len()),
+            format!(
+                "{} operations, at most {MAX_OPS_PER_JOB} are allowed",
+                ops.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(ops.len());
@@ -268,7 +275,9 @@ fn check_field_name(name: &str) -> std::result::Result<(), String> {
         return Err("field name is empty".into());
     }
     if n > MAX_FIELD_NAME {
-        return Err(format!("field name is {n} characters, at most {MAX_FIELD_NAME}"));
+        return Err(format!(
+            "field name is {n} characters, at most {MAX_FIELD_NAME}"
+        ));
     }
     if name.chars().any(char::is_control) {
         return Err("field name contains control characters".into());
@@ -366,7 +375,10 @@ pub fn apply_ops(
                 content,
                 observations,
                 ..
-            } => (Some(FieldContent::Text(content.clone())), observations.clone()),
+            } => (
+                Some(FieldContent::Text(content.clone())),
+                observations.clone(),
+            ),
             ProfileOp::AppendContentByField {
                 content,
                 observations,
@@ -389,7 +401,10 @@ pub fn apply_ops(
         match &after {
             Some(a) => {
                 let observations = if obs.is_empty() {
-                    fields.get(&name).map(|(_, o)| o.clone()).unwrap_or_default()
+                    fields
+                        .get(&name)
+                        .map(|(_, o)| o.clone())
+                        .unwrap_or_default()
                 } else {
                     obs.clone()
                 };
@@ -466,7 +481,10 @@ mod tests {
         ];
         let changes = apply_ops(&mut f, &ops).unwrap();
         assert_eq!(changes.len(), 2);
-        assert_eq!(f["Likes"].0, FieldContent::List(vec!["tea".into(), "jazz".into()]));
+        assert_eq!(
+            f["Likes"].0,
+            FieldContent::List(vec!["tea".into(), "jazz".into()])
+        );
         assert_eq!(f["Likes"].1, "o");
     }
 }

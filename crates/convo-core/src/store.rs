@@ -211,6 +211,16 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_conversation(&self, user: &UserId, id: &str) -> Result<DeleteReceipt>;
     /// The seed's save: upsert with chat log, and queue cognition jobs.
     async fn save_conversation(&self, save: SaveConversation) -> Result<SaveOutcome>;
+    /// Imports a conversation and its items exactly as given (ids, times, names, links
+    /// unchecked), in one transaction. If the id exists: `replace` deletes it first,
+    /// otherwise nothing is written and `Ok(None)` says it was skipped. `Ok(Some(true))`
+    /// means an existing one was replaced.
+    async fn import_conversation(
+        &self,
+        conversation: PreparedConversation,
+        items: Vec<PreparedItem>,
+        replace: bool,
+    ) -> Result<Option<bool>>;
 
     // -- items --
     /// Appends items in order, all or nothing. When the conversation does not exist
@@ -233,11 +243,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every item, oldest first (history, transcripts, exports).
     async fn all_items(&self, user: &UserId, conversation_id: &str) -> Result<Vec<Item>>;
     /// One item.
-    async fn get_item(&self, user: &UserId, conversation_id: &str, item_id: &str)
-    -> Result<Item>;
+    async fn get_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<Item>;
     /// Deletes one item.
-    async fn delete_item(&self, user: &UserId, conversation_id: &str, item_id: &str)
-    -> Result<()>;
+    async fn delete_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<()>;
 
     // -- search --
     /// Ranked full-text hits in the user's messages.
@@ -289,6 +297,8 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<JobCounts>;
 
     // -- users --
+    /// Every user with a conversation or a profile, sorted.
+    async fn list_users(&self) -> Result<Vec<String>>;
     /// Removes every conversation, item, search entry, profile field, audit entry, job
     /// and API key of the user, in one transaction.
     async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt>;

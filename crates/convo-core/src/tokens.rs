@@ -46,7 +46,9 @@ pub fn truncate_middle(text: &str, max_head: u32, max_tail: u32) -> String {
         return text.to_string();
     }
     let head = b.decode(toks[..h].to_vec()).unwrap_or_default();
-    let tail = b.decode(toks[toks.len() - t..].to_vec()).unwrap_or_default();
+    let tail = b
+        .decode(toks[toks.len() - t..].to_vec())
+        .unwrap_or_default();
     format!("{head}\n[…]\n{tail}")
 }
 

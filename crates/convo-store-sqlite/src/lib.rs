@@ -1,1 +1,417 @@
-//! placeholder
+//! convo's [`Store`] on SQLite: one embedded file, zero set-up.
+//!
+//! One writer thread owns the only write connection and commits queued writes in
+//! groups (each write in its own savepoint, each acknowledged after the shared
+//! COMMIT), so concurrent writers share an fsync. A pool of read-only connections
+//! serves reads; in WAL mode they never wait on the writer. Schema migrations run on
+//! open. Full-text search uses FTS5 kept in sync by triggers.
+
+mod conversations;
+mod items;
+mod jobs;
+mod profiles;
+mod readers;
+mod rows;
+mod schema;
+mod search;
+mod users;
+mod writer;
+
+use async_trait::async_trait;
+use convo_core::{
+    ApiKey, AuditEntry, ChangeSource, Conversation, ConversationPatch, ConversationQuery,
+    DeleteReceipt, ErasureReceipt, Error, Item, ItemQuery, Job, JobCounts, JobKind, JobOutcome,
+    JobQuery, Page, PreparedConversation, PreparedItem, Profile, ProfileOp, Result,
+    SaveConversation, SaveOutcome, SearchHit, SearchQuery, Store, Timestamp, UserId,
+};
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use schema::LATEST as SCHEMA_VERSION;
+
+/// How durable a commit is (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// fsync on every commit: an acknowledged write survives power loss (default).
+    #[default]
+    Full,
+    /// fsync at checkpoints: survives a process crash, may lose the newest commits on
+    /// power loss.
+    Normal,
+}
+
+/// Options for opening a SQLite store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// Read connections (default 4).
+    pub readers: usize,
+    /// How long a connection waits for another process's lock (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            durability: Durability::Full,
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A conversation store in one SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: writer::Writer,
+    readers: readers::Readers,
+    closed: AtomicBool,
+}
+
+/// Maps a rusqlite error to convo's storage error.
+pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
+    Error::storage(e)
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout).map_err(sql_err)?;
+    let sync = match options.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    /// A database written by a newer convo is refused with [`Error::SchemaTooNew`].
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&p, options))
+            .await
+            .map_err(|e| Error::storage(std::io::Error::other(e.to_string())))?
+    }
+
+    fn open_blocking(path: &Path, options: SqliteOptions) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(Error::storage)?;
+        }
+        let mut conn = Connection::open(path).map_err(sql_err)?;
+        conn.busy_timeout(options.busy_timeout).map_err(sql_err)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::storage(std::io::Error::other(format!(
+                "could not switch {} to WAL mode (got {mode})",
+                path.display()
+            ))));
+        }
+        configure(&conn, &options)?;
+        schema::migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(options.readers.max(1));
+        for _ in 0..options.readers.max(1) {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(sql_err)?;
+            configure(&r, &options)?;
+            r.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
+            readers.push(r);
+        }
+        tracing::debug!(path = %path.display(), "opened the SQLite store");
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: writer::Writer::start(conn),
+            readers: readers::Readers::new(readers),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.check_open()?;
+        self.readers.read(f).await
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.check_open()?;
+        self.writer.write(f).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_conversation(
+        &self,
+        conversation: PreparedConversation,
+        items: Vec<PreparedItem>,
+    ) -> Result<(Conversation, Vec<Item>)> {
+        self.write(move |c| conversations::create(c, &conversation, items))
+            .await
+    }
+
+    async fn get_conversation(&self, user: &UserId, id: &str) -> Result<Conversation> {
+        let (user, id) = (user.clone(), id.to_string());
+        self.read(move |c| rows::get_conversation(c, &user, &id))
+            .await
+    }
+
+    async fn list_conversations(
+        &self,
+        user: &UserId,
+        query: &ConversationQuery,
+    ) -> Result<Page<Conversation>> {
+        let (user, query) = (user.clone(), query.clone());
+        self.read(move |c| conversations::list(c, &user, &query))
+            .await
+    }
+
+    async fn update_conversation(
+        &self,
+        user: &UserId,
+        id: &str,
+        patch: ConversationPatch,
+    ) -> Result<Conversation> {
+        let (user, id) = (user.clone(), id.to_string());
+        self.write(move |c| conversations::update(c, &user, &id, patch))
+            .await
+    }
+
+    async fn delete_conversation(&self, user: &UserId, id: &str) -> Result<DeleteReceipt> {
+        let (user, id) = (user.clone(), id.to_string());
+        self.write(move |c| conversations::delete(c, &user, &id))
+            .await
+    }
+
+    async fn save_conversation(&self, save: SaveConversation) -> Result<SaveOutcome> {
+        self.write(move |c| conversations::save(c, &save)).await
+    }
+
+    async fn import_conversation(
+        &self,
+        conversation: PreparedConversation,
+        items: Vec<PreparedItem>,
+        replace: bool,
+    ) -> Result<Option<bool>> {
+        self.write(move |c| conversations::import(c, &conversation, items, replace))
+            .await
+    }
+
+    async fn append_items(
+        &self,
+        user: &UserId,
+        conversation_id: &str,
+        new_items: Vec<PreparedItem>,
+        create: Option<PreparedConversation>,
+    ) -> Result<Vec<Item>> {
+        let (user, id) = (user.clone(), conversation_id.to_string());
+        self.write(move |c| items::append(c, &user, &id, new_items, create))
+            .await
+    }
+
+    async fn list_items(
+        &self,
+        user: &UserId,
+        conversation_id: &str,
+        query: &ItemQuery,
+    ) -> Result<Page<Item>> {
+        let (user, id, query) = (user.clone(), conversation_id.to_string(), query.clone());
+        self.read(move |c| items::list(c, &user, &id, &query)).await
+    }
+
+    async fn all_items(&self, user: &UserId, conversation_id: &str) -> Result<Vec<Item>> {
+        let (user, id) = (user.clone(), conversation_id.to_string());
+        self.read(move |c| items::all(c, &user, &id)).await
+    }
+
+    async fn get_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<Item> {
+        let (user, id, item) = (
+            user.clone(),
+            conversation_id.to_string(),
+            item_id.to_string(),
+        );
+        self.read(move |c| items::get(c, &user, &id, &item)).await
+    }
+
+    async fn delete_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<()> {
+        let (user, id, item) = (
+            user.clone(),
+            conversation_id.to_string(),
+            item_id.to_string(),
+        );
+        self.write(move |c| items::delete(c, &user, &id, &item))
+            .await
+    }
+
+    async fn search(&self, user: &UserId, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        let (user, query) = (user.clone(), query.clone());
+        self.read(move |c| search::search(c, &user, &query)).await
+    }
+
+    async fn get_profile(&self, user: &UserId) -> Result<Profile> {
+        let user = user.clone();
+        self.read(move |c| profiles::get(c, &user)).await
+    }
+
+    async fn apply_profile_ops(
+        &self,
+        user: &UserId,
+        ops: Vec<ProfileOp>,
+        source: ChangeSource,
+    ) -> Result<Vec<AuditEntry>> {
+        let user = user.clone();
+        self.write(move |c| profiles::apply(c, &user, ops, &source))
+            .await
+    }
+
+    async fn profile_history(
+        &self,
+        user: &UserId,
+        field: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let (user, field) = (user.clone(), field.map(str::to_string));
+        self.read(move |c| profiles::history(c, &user, field.as_deref(), limit))
+            .await
+    }
+
+    async fn enqueue_job(
+        &self,
+        user: &UserId,
+        conversation_id: &str,
+        kind: JobKind,
+        max_attempts: u32,
+    ) -> Result<Job> {
+        let (user, id) = (user.clone(), conversation_id.to_string());
+        self.write(move |c| jobs::enqueue(c, &user, &id, kind, max_attempts))
+            .await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Option<Job>> {
+        let worker = worker.to_string();
+        self.write(move |c| jobs::claim(c, &worker, lease, now))
+            .await
+    }
+
+    async fn finish_job(&self, job_id: &str, worker: &str, outcome: JobOutcome) -> Result<bool> {
+        let (job, worker) = (job_id.to_string(), worker.to_string());
+        self.write(move |c| jobs::finish(c, &job, &worker, outcome))
+            .await
+    }
+
+    async fn release_jobs(&self, worker: &str) -> Result<u64> {
+        let worker = worker.to_string();
+        self.write(move |c| jobs::release(c, &worker)).await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Job> {
+        let id = id.to_string();
+        self.read(move |c| jobs::get(c, &id)).await
+    }
+
+    async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<Job>> {
+        let query = query.clone();
+        self.read(move |c| jobs::list(c, &query)).await
+    }
+
+    async fn job_counts(&self) -> Result<JobCounts> {
+        self.read(jobs::counts).await
+    }
+
+    async fn list_users(&self) -> Result<Vec<String>> {
+        self.read(users::list).await
+    }
+
+    async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt> {
+        let user = user.clone();
+        self.write(move |c| users::erase(c, &user)).await
+    }
+
+    async fn create_api_key(&self, key: ApiKey) -> Result<ApiKey> {
+        self.write(move |c| users::create_key(c, &key).map(|_| key))
+            .await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let hash = hash.to_string();
+        self.read(move |c| users::find_key(c, &hash)).await
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
+        self.read(users::list_keys).await
+    }
+
+    async fn revoke_api_key(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write(move |c| users::revoke_key(c, &id)).await
+    }
+
+    async fn migrate(&self) -> Result<i64> {
+        // Migrations ran on open; report the version the file has now.
+        self.read(|c| {
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|c| {
+            c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(sql_err)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.writer.close().await;
+        self.readers.close();
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+}

@@ -1,0 +1,152 @@
+//! Versioned, forward-only migrations, tracked in `PRAGMA user_version`.
+
+use convo_core::{Error, Result};
+use rusqlite::Connection;
+
+use crate::sql_err;
+
+/// Each entry migrates from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: conversations, items with full-text search, profiles, jobs, API keys.
+    r#"
+CREATE TABLE conversations (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    persona TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    name_by_person INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    chat_log TEXT
+);
+-- A user's conversations by recency, with or without a persona filter.
+CREATE INDEX conversations_by_user ON conversations(user_id, updated_at DESC, pk DESC);
+CREATE INDEX conversations_by_user_persona ON conversations(user_id, persona, updated_at DESC, pk DESC);
+
+CREATE TABLE items (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    conversation_pk INTEGER NOT NULL REFERENCES conversations(pk) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('message', 'function_call', 'function_call_output')),
+    role TEXT,
+    text TEXT NOT NULL DEFAULT '',
+    parts TEXT,
+    call_id TEXT,
+    name TEXT,
+    arguments TEXT,
+    message_id TEXT,
+    tokens INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+-- A conversation's items in insertion order (pk is monotonic).
+CREATE INDEX items_by_conversation ON items(conversation_pk, pk);
+-- Call ids are unique within a conversation; outputs find their call through this.
+CREATE UNIQUE INDEX items_calls ON items(conversation_pk, call_id) WHERE kind = 'function_call';
+CREATE INDEX items_outputs ON items(conversation_pk, call_id) WHERE kind = 'function_call_output';
+
+CREATE VIRTUAL TABLE items_fts USING fts5(
+    text, content = 'items', content_rowid = 'pk', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items WHEN new.kind = 'message' BEGIN
+    INSERT INTO items_fts(rowid, text) VALUES (new.pk, new.text);
+END;
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items WHEN old.kind = 'message' BEGIN
+    INSERT INTO items_fts(items_fts, rowid, text) VALUES ('delete', old.pk, old.text);
+END;
+
+CREATE TABLE profile_fields (
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content TEXT NOT NULL,
+    observations TEXT NOT NULL DEFAULT '',
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, name)
+) WITHOUT ROWID;
+
+CREATE TABLE profile_audit (
+    pk INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    op TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    observations TEXT NOT NULL DEFAULT '',
+    actor TEXT NOT NULL,
+    job_id TEXT,
+    conversation_id TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX profile_audit_by_user ON profile_audit(user_id, pk DESC);
+
+CREATE TABLE jobs (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    conversation_pk INTEGER NOT NULL REFERENCES conversations(pk) ON DELETE CASCADE,
+    conversation_id TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_after INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    last_error TEXT,
+    last_reply TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+-- One pending job per conversation and kind: saving twice does not queue twice.
+CREATE UNIQUE INDEX jobs_one_pending ON jobs(conversation_pk, kind) WHERE state = 'pending';
+CREATE INDEX jobs_runnable ON jobs(state, run_after);
+CREATE INDEX jobs_by_user ON jobs(user_id, kind, pk);
+CREATE INDEX jobs_by_conversation ON jobs(conversation_pk);
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    user_id TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    label TEXT NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+) WITHOUT ROWID;
+"#,
+];
+
+/// The newest schema version this build knows.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema to [`LATEST`]; refuses a database from a newer convo.
+pub fn migrate(conn: &mut Connection) -> Result<i64> {
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if found > LATEST {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: LATEST,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql_err)?;
+        // Another process may have migrated while we waited for the lock.
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql_err)?;
+        if now > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(sql_err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)?;
+        tracing::info!(version = i + 1, "migrated the SQLite schema");
+    }
+    Ok(LATEST)
+}

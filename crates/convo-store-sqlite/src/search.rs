@@ -1,0 +1,65 @@
+//! Full-text search over a user's messages (FTS5, bm25-ranked).
+
+use convo_core::{Error, Result, SearchHit, SearchQuery, Timestamp, UserId};
+use rusqlite::{Connection, params};
+
+use crate::sql_err;
+
+/// Turns plain words into an FTS5 query that matches all of them, so no user input
+/// is ever read as FTS5 syntax.
+fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.replace('"', ""))
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+/// Ranked hits.
+pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<SearchHit>> {
+    let Some(fts) = fts_query(&q.text) else {
+        return Err(Error::invalid("query", "search text has no words"));
+    };
+    let persona = q.persona.as_ref().map(|p| p.as_str());
+    conn.prepare_cached(
+        "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), \
+             snippet(items_fts, 0, '[', ']', '…', 16), bm25(items_fts), i.created_at \
+         FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
+             JOIN conversations c ON c.pk = i.conversation_pk \
+         WHERE items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
+         ORDER BY bm25(items_fts) LIMIT ?4",
+    )
+    .map_err(sql_err)?
+    .query_map(
+        params![fts, user.as_str(), persona, q.limit.clamp(1, 1000)],
+        |r| {
+            Ok(SearchHit {
+                conversation_id: r.get(0)?,
+                conversation_name: r.get(1)?,
+                persona: r.get(2)?,
+                item_id: r.get(3)?,
+                role: r.get(4)?,
+                snippet: r.get(5)?,
+                score: -r.get::<_, f64>(6)?,
+                created_at: Timestamp::from_unix_ms(r.get(7)?),
+            })
+        },
+    )
+    .map_err(sql_err)?
+    .collect::<rusqlite::Result<_>>()
+    .map_err(sql_err)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn user_text_is_never_fts_syntax() {
+        assert_eq!(
+            super::fts_query("NEAR(a b) OR \"x"),
+            Some("\"NEAR(a\" \"b)\" \"x\"".into())
+        );
+        assert_eq!(super::fts_query("  * - "), None);
+    }
+}

@@ -1,0 +1,203 @@
+//! The one writer: a thread that owns the write connection and commits queued writes
+//! in groups. Each write runs in its own savepoint, so one failing write rolls back
+//! alone; all writes of a group are acknowledged only after their common COMMIT.
+//! Many concurrent writers thus share one fsync.
+
+use convo_core::{Error, Result};
+use rusqlite::Connection;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+use crate::sql_err;
+
+/// Most writes committed together.
+const MAX_GROUP: usize = 512;
+
+trait WriteOp: Send {
+    /// Runs inside the group's transaction; returns whether it succeeded.
+    fn apply(&mut self, conn: &Connection);
+    /// Delivers the result once the group's fate is known.
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct Op<T, F> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> WriteOp for Op<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn apply(&mut self, conn: &Connection) {
+        let f = self.f.take().expect("applied once");
+        let r = match conn.execute_batch("SAVEPOINT op") {
+            Err(e) => Err(sql_err(e)),
+            Ok(()) => {
+                let r = f(conn);
+                let end = if r.is_ok() {
+                    "RELEASE op"
+                } else {
+                    "ROLLBACK TO op; RELEASE op"
+                };
+                match conn.execute_batch(end) {
+                    Ok(()) => r,
+                    Err(e) => Err(sql_err(e)),
+                }
+            }
+        };
+        self.result = Some(r);
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let out = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(_), Some(Err(own))) if own.is_client_error() => Err(own),
+            (Err(e), _) => Err(Error::Storage(e.into())),
+            (Ok(()), None) => Err(Error::Closed),
+        };
+        let _ = self.reply.send(out);
+    }
+}
+
+enum Msg {
+    Op(Box<dyn WriteOp>),
+    Close(oneshot::Sender<()>),
+}
+
+/// Handle to the writer thread.
+pub struct Writer {
+    tx: mpsc::Sender<Msg>,
+    thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `conn`.
+    pub fn start(conn: Connection) -> Writer {
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let thread = std::thread::Builder::new()
+            .name("convo-sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn the writer thread");
+        Writer {
+            tx,
+            thread: std::sync::Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Runs `f` in the next group transaction and waits for the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let op = Op {
+            f: Some(f),
+            result: None,
+            reply,
+        };
+        self.tx
+            .send(Msg::Op(Box::new(op)))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Commits what is queued, then stops the thread.
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let (done, _rx) = oneshot::channel();
+        let _ = self.tx.send(Msg::Close(done));
+    }
+}
+
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
+    let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    while closing.is_none() {
+        match rx.recv() {
+            Ok(Msg::Op(op)) => group.push(op),
+            Ok(Msg::Close(done)) => closing = Some(done),
+            Err(_) => break,
+        }
+        while group.len() < MAX_GROUP && closing.is_none() {
+            match rx.try_recv() {
+                Ok(Msg::Op(op)) => group.push(op),
+                Ok(Msg::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !group.is_empty() {
+            commit_group(&conn, &mut group);
+        }
+    }
+    // Anything sent after Close still gets an answer.
+    while let Ok(msg) = rx.try_recv() {
+        match msg {
+            Msg::Op(op) => group.push(op),
+            Msg::Close(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    if !group.is_empty() {
+        commit_group(&conn, &mut group);
+    }
+    let _ = conn.execute_batch("PRAGMA optimize");
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
+    let outcome = (|| {
+        begin(conn)?;
+        for op in group.iter_mut() {
+            op.apply(conn);
+        }
+        conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            e.to_string()
+        })
+    })();
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, writes = group.len(), "a group commit failed");
+    }
+    for op in group.drain(..) {
+        op.finish(outcome.clone());
+    }
+}
+
+/// BEGIN IMMEDIATE, retrying while another process holds the write lock beyond the
+/// busy timeout, so "database is locked" never reaches a caller under normal load.
+fn begin(conn: &Connection) -> std::result::Result<(), String> {
+    let mut tries = 0;
+    loop {
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 20 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 * tries));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
