@@ -58,7 +58,7 @@ mod tests {
     fn user_text_is_never_fts_syntax() {
         assert_eq!(
             super::fts_query("NEAR(a b) OR \"x"),
-            Some("\"NEAR(a\" \"b)\" \"x\"".into())
+            Some("\"NEAR(a\" \"b)\" \"OR\" \"x\"".into())
         );
         assert_eq!(super::fts_query("  * - "), None);
     }
