@@ -33,3 +33,8 @@ pub use store::{
     SaveConversation, SaveOutcome, SearchHit, SearchQuery, Store,
 };
 pub use time::Timestamp;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
