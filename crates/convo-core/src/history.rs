@@ -41,16 +41,16 @@ pub struct AnthropicHistory {
 }
 
 #[derive(Debug)]
-struct Turn {
+struct Turn<'a> {
     role: Role,
-    content: Option<Content>,
-    calls: Vec<(String, String, String)>,
-    outputs: Vec<(String, Content)>,
+    content: Option<&'a Content>,
+    calls: Vec<(&'a str, &'a str, &'a str)>,
+    outputs: Vec<(&'a str, &'a Content)>,
     tokens: u32,
 }
 
-fn turns(items: &[Item]) -> Vec<Turn> {
-    let mut turns: Vec<Turn> = Vec::new();
+fn turns(items: &[Item]) -> Vec<Turn<'_>> {
+    let mut turns: Vec<Turn<'_>> = Vec::with_capacity(items.len());
     let mut by_message: HashMap<&str, usize> = HashMap::new();
     let mut by_call: HashMap<&str, usize> = HashMap::new();
     for item in items {
@@ -61,7 +61,7 @@ fn turns(items: &[Item]) -> Vec<Turn> {
                 }
                 turns.push(Turn {
                     role: *role,
-                    content: Some(content.clone()),
+                    content: Some(content),
                     calls: vec![],
                     outputs: vec![],
                     tokens: item.tokens + tokens::PER_MESSAGE,
@@ -94,22 +94,20 @@ fn turns(items: &[Item]) -> Vec<Turn> {
                     }
                 };
                 by_call.insert(call_id, idx);
-                turns[idx]
-                    .calls
-                    .push((call_id.clone(), name.clone(), arguments.clone()));
+                turns[idx].calls.push((call_id, name, arguments));
                 turns[idx].tokens += item.tokens;
             }
             ItemBody::FunctionCallOutput { call_id, output } => {
                 if let Some(&idx) = by_call.get(call_id.as_str()) {
-                    turns[idx].outputs.push((call_id.clone(), output.clone()));
+                    turns[idx].outputs.push((call_id, output));
                     turns[idx].tokens += item.tokens + tokens::PER_MESSAGE;
                 }
             }
         }
     }
     for t in &mut turns {
-        let answered: Vec<&str> = t.outputs.iter().map(|(c, _)| c.as_str()).collect();
-        t.calls.retain(|(c, _, _)| answered.contains(&c.as_str()));
+        let answered: Vec<&str> = t.outputs.iter().map(|(c, _)| *c).collect();
+        t.calls.retain(|(c, _, _)| answered.contains(c));
     }
     turns.retain(|t| t.content.is_some() || !t.calls.is_empty());
     turns
@@ -120,7 +118,7 @@ fn is_system(role: Role) -> bool {
 }
 
 /// Chooses which turns fit: the first system turn, then the newest that fit.
-fn within_budget(turns: &[Turn], budget: Option<u32>) -> (Vec<usize>, bool) {
+fn within_budget(turns: &[Turn<'_>], budget: Option<u32>) -> (Vec<usize>, bool) {
     let all: Vec<usize> = (0..turns.len()).collect();
     let Some(budget) = budget else {
         return (all, false);
@@ -217,7 +215,7 @@ pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
         };
         let mut m = serde_json::Map::new();
         m.insert("role".into(), json!(role));
-        match &t.content {
+        match t.content {
             Some(c) => {
                 let (content, refusal) = chat_content(t.role, c);
                 let content = if t.role == Role::Tool {
@@ -278,13 +276,13 @@ pub fn render_anthropic(items: &[Item], options: HistoryOptions) -> AnthropicHis
     for i in keep {
         let t = &turns[i];
         if is_system(t.role) {
-            if let Some(c) = &t.content {
+            if let Some(c) = t.content {
                 system.push(c.plain_text());
             }
             continue;
         }
         let mut blocks = Vec::new();
-        if let Some(c) = &t.content {
+        if let Some(c) = t.content {
             let text = c.plain_text();
             if !text.is_empty() {
                 blocks.push(json!({"type": "text", "text": text}));

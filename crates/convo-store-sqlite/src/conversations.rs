@@ -51,7 +51,7 @@ pub fn create(
     new_items: Vec<PreparedItem>,
 ) -> Result<(Conversation, Vec<Item>)> {
     let pk = insert(conn, c)?;
-    let items = items::insert_all(conn, pk, &c.id, new_items, false)?;
+    let items = items::insert_all(conn, c.user.as_str(), pk, &c.id, new_items, false)?;
     Ok((rows::get_conversation(conn, &c.user, &c.id)?, items))
 }
 
@@ -77,7 +77,7 @@ pub fn import(
             .map_err(sql_err)?;
     }
     let pk = insert(conn, c)?;
-    items::insert_all(conn, pk, &c.id, new_items, true)?;
+    items::insert_all(conn, c.user.as_str(), pk, &c.id, new_items, true)?;
     Ok(Some(existing.is_some()))
 }
 

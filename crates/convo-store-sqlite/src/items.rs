@@ -70,6 +70,7 @@ fn message_exists(conn: &Connection, pk: i64, id: &str) -> Result<bool> {
 /// as given and not checked; otherwise outputs must answer a call of the conversation.
 pub fn insert_all(
     conn: &Connection,
+    user: &str,
     pk: i64,
     conversation_id: &str,
     new_items: Vec<PreparedItem>,
@@ -77,6 +78,7 @@ pub fn insert_all(
 ) -> Result<Vec<Item>> {
     let mut out = Vec::with_capacity(new_items.len());
     let mut newest = i64::MIN;
+    let tag = crate::search::tag(user);
     for mut it in new_items {
         match &mut it.body {
             ItemBody::FunctionCall { message_id, .. } if !raw => match message_id {
@@ -144,8 +146,8 @@ pub fn insert_all(
         };
         conn.prepare_cached(
             "INSERT INTO items (id, conversation_pk, kind, role, text, parts, call_id, name, \
-             arguments, message_id, tokens, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             arguments, message_id, tokens, created_at, search_tag) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )
         .map_err(sql_err)?
         .execute(params![
@@ -160,7 +162,8 @@ pub fn insert_all(
             arguments,
             message_id,
             it.tokens,
-            it.created_at.unix_ms()
+            it.created_at.unix_ms(),
+            role.map(|_| tag.as_str()),
         ])
         .map_err(|e| match &e {
             rusqlite::Error::SqliteFailure(f, Some(msg))
@@ -217,7 +220,7 @@ pub fn append(
         }
         Err(e) => return Err(e),
     };
-    insert_all(conn, pk, conversation_id, new_items, false)
+    insert_all(conn, user.as_str(), pk, conversation_id, new_items, false)
 }
 
 /// One page of items.

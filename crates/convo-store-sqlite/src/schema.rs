@@ -37,6 +37,7 @@ CREATE TABLE items (
     name TEXT,
     arguments TEXT,
     message_id TEXT,
+    search_tag TEXT,
     tokens INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
 );
@@ -46,14 +47,18 @@ CREATE INDEX items_by_conversation ON items(conversation_pk, pk);
 CREATE UNIQUE INDEX items_calls ON items(conversation_pk, call_id) WHERE kind = 'function_call';
 CREATE INDEX items_outputs ON items(conversation_pk, call_id) WHERE kind = 'function_call_output';
 
+-- Messages are indexed with a token naming their user (`search_tag`), so a search
+-- reads only that user's postings instead of filtering everyone's matches.
 CREATE VIRTUAL TABLE items_fts USING fts5(
-    text, content = 'items', content_rowid = 'pk', tokenize = 'unicode61 remove_diacritics 2'
+    text, search_tag, content = 'items', content_rowid = 'pk',
+    tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER items_fts_insert AFTER INSERT ON items WHEN new.kind = 'message' BEGIN
-    INSERT INTO items_fts(rowid, text) VALUES (new.pk, new.text);
+    INSERT INTO items_fts(rowid, text, search_tag) VALUES (new.pk, new.text, new.search_tag);
 END;
 CREATE TRIGGER items_fts_delete AFTER DELETE ON items WHEN old.kind = 'message' BEGIN
-    INSERT INTO items_fts(items_fts, rowid, text) VALUES ('delete', old.pk, old.text);
+    INSERT INTO items_fts(items_fts, rowid, text, search_tag)
+        VALUES ('delete', old.pk, old.text, old.search_tag);
 END;
 
 CREATE TABLE profile_fields (

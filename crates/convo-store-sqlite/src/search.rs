@@ -5,6 +5,17 @@ use rusqlite::{Connection, params};
 
 use crate::sql_err;
 
+/// The search token of a user: one FTS5 token (letters and digits) derived from the
+/// user id by FNV-1a, stored with each of the user's messages.
+pub fn tag(user: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in user.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("u{h:016x}")
+}
+
 /// Turns plain words into an FTS5 query that matches all of them, so no user input
 /// is ever read as FTS5 syntax.
 fn fts_query(text: &str) -> Option<String> {
@@ -12,9 +23,9 @@ fn fts_query(text: &str) -> Option<String> {
         .split_whitespace()
         .map(|w| w.replace('"', ""))
         .filter(|w| w.chars().any(char::is_alphanumeric))
-        .map(|w| format!("\"{w}\""))
+        .map(|w| format!("text : \"{w}\""))
         .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
+    (!terms.is_empty()).then(|| terms.join(" AND "))
 }
 
 /// Ranked hits.
@@ -22,14 +33,15 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
     let Some(fts) = fts_query(&q.text) else {
         return Err(Error::invalid("query", "search text has no words"));
     };
+    let fts = format!("search_tag : \"{}\" AND {fts}", tag(user.as_str()));
     let persona = q.persona.as_ref().map(|p| p.as_str());
     conn.prepare_cached(
         "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), \
-             snippet(items_fts, 0, '[', ']', '…', 16), bm25(items_fts), i.created_at \
+             snippet(items_fts, 0, '[', ']', '…', 16), bm25(items_fts, 1.0, 0.0), i.created_at \
          FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
              JOIN conversations c ON c.pk = i.conversation_pk \
          WHERE items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
-         ORDER BY bm25(items_fts) LIMIT ?4",
+         ORDER BY bm25(items_fts, 1.0, 0.0) LIMIT ?4",
     )
     .map_err(sql_err)?
     .query_map(
@@ -58,7 +70,7 @@ mod tests {
     fn user_text_is_never_fts_syntax() {
         assert_eq!(
             super::fts_query("NEAR(a b) OR \"x"),
-            Some("\"NEAR(a\" \"b)\" \"OR\" \"x\"".into())
+            Some("text : \"NEAR(a\" AND text : \"b)\" AND text : \"OR\" AND text : \"x\"".into())
         );
         assert_eq!(super::fts_query("  * - "), None);
     }

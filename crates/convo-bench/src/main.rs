@@ -1,0 +1,115 @@
+//! `convo-bench`: measures each scenario beside its bare-SQLite baseline in one run and
+//! prints a table and a one-line verdict on the targets of DESIGN.md.
+//!
+//! Run it with `cargo run --release -p convo-bench -- --quick` (under a minute) or
+//! without `--quick` for the full run recorded in BENCHMARKS.md.
+
+mod data;
+mod reads;
+mod stats;
+mod writes;
+
+use clap::Parser;
+use std::path::Path;
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(about = "convo's benchmarks, as ratios against bare SQLite")]
+struct Args {
+    /// A short run (under a minute): smaller data sets and fewer rounds.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds per scenario (median reported).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Folder for the databases (default: a temporary folder).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+}
+
+/// Sizes of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// Rounds per scenario.
+    pub rounds: usize,
+    /// Appends per round.
+    pub appends: usize,
+    /// Items in the small and large history databases.
+    pub items: (usize, usize),
+    /// Conversations in the small and large listing databases.
+    pub conversations: (usize, usize),
+    /// Reads per round.
+    pub reads: usize,
+}
+
+/// One target of DESIGN.md and its measured ratio.
+pub struct Verdict {
+    /// Short name.
+    pub name: &'static str,
+    /// Measured ratio.
+    pub ratio: f64,
+    /// Pass when `ratio >= min` (or `<= max` for flatness, see `pass`).
+    pub pass: bool,
+    /// How the ratio reads.
+    pub rule: &'static str,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let plan = if args.quick {
+        Plan {
+            rounds: args.rounds.unwrap_or(3),
+            appends: 300,
+            items: (10_000, 100_000),
+            conversations: (1_000, 100_000),
+            reads: 100,
+        }
+    } else {
+        Plan {
+            rounds: args.rounds.unwrap_or(5),
+            appends: 1000,
+            items: (10_000, 1_000_000),
+            conversations: (1_000, 1_000_000),
+            reads: 300,
+        }
+    };
+    let tmp = tempfile::tempdir()?;
+    let dir: &Path = args.dir.as_deref().unwrap_or(tmp.path());
+    std::fs::create_dir_all(dir)?;
+    println!(
+        "convo-bench ({}): {} rounds, {} appends/round, history dbs {:?} items, listing dbs {:?} conversations, on {}",
+        if args.quick { "quick" } else { "full" },
+        plan.rounds,
+        plan.appends,
+        plan.items,
+        plan.conversations,
+        dir.display()
+    );
+    let mut rows = Vec::new();
+    let mut verdicts = Vec::new();
+    writes::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    reads::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    println!();
+    stats::print_table(&rows);
+    println!();
+    let all = verdicts.iter().all(|v| v.pass);
+    let line: Vec<String> = verdicts
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {:.2} ({}) {}",
+                v.name,
+                v.ratio,
+                v.rule,
+                if v.pass { "PASS" } else { "FAIL" }
+            )
+        })
+        .collect();
+    println!(
+        "VERDICT {}: {}",
+        if all { "PASS" } else { "FAIL" },
+        line.join("; ")
+    );
+    Ok(())
+}

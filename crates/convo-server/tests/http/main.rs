@@ -1,0 +1,7 @@
+//! Integration tests over real HTTP on loopback, against a real SQLite file.
+
+mod auth;
+mod ext;
+mod ops;
+mod support;
+mod v1;
