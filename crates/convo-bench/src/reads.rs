@@ -174,6 +174,48 @@ fn bare_history(c: &Connection) -> anyhow::Result<Vec<BareItem>> {
     Ok(rows)
 }
 
+/// The store's read of the items alone, to split history time between the read and
+/// the rendering.
+async fn items_series(path: &Path, plan: &Plan) -> anyhow::Result<Series> {
+    let store = open(path, Durability::Full).await?;
+    let m = Arc::new(ConversationManager::new(
+        store.clone(),
+        TARGET_USER,
+        "Helper",
+    )?);
+    let mut s = Series::default();
+    for _ in 0..plan.rounds {
+        let m2 = m.clone();
+        timed(&mut s, plan.reads, |_| {
+            let m = m2.clone();
+            async move {
+                let items = m.all_items(TARGET_USER, TARGET_CONV).await.expect("items");
+                assert_eq!(items.len(), 1000);
+            }
+        })
+        .await;
+    }
+    let items = m.all_items(TARGET_USER, TARGET_CONV).await?;
+    let mut r = Series::default();
+    for _ in 0..plan.rounds {
+        let mut lat = Vec::with_capacity(plan.reads);
+        let start = Instant::now();
+        for _ in 0..plan.reads {
+            let t = Instant::now();
+            let h = convo_core::history::render_chat(&items, HistoryOptions::default());
+            std::hint::black_box(h);
+            lat.push(t.elapsed());
+        }
+        r.round(plan.reads, start.elapsed(), lat);
+    }
+    println!(
+        "  render 1000 items to chat JSON: p50 {:?}",
+        r.pct(50.0).unwrap_or_default()
+    );
+    store.close().await?;
+    Ok(s)
+}
+
 async fn history_series(
     path: &Path,
     plan: &Plan,
@@ -282,6 +324,7 @@ pub async fn run(
     let (s_ours, s_base) = history_series(&small, plan, None).await?;
     let (l_ours, l_base) = history_series(&large, plan, None).await?;
     let (b_ours, b_base) = history_series(&large, plan, Some(4000)).await?;
+    let only_items = items_series(&large, plan).await?;
     let ratio = l_ours.rate() / l_base.rate();
     verdicts.push(Verdict {
         name: "history-1000",
@@ -320,6 +363,14 @@ pub async fn run(
         ),
         series: b_ours,
         baseline: Some(("bare select".into(), b_base.rate())),
+    });
+    rows.push(Row {
+        scenario: format!(
+            "  store read of the 1000 items only, db {}",
+            n(plan.items.1)
+        ),
+        baseline: Some(("bare select".into(), l_base.rate())),
+        series: only_items,
     });
     rows.push(Row {
         scenario: format!("  baseline: bare select 1000 rows, db {}", n(plan.items.1)),

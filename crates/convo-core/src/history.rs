@@ -41,26 +41,28 @@ pub struct AnthropicHistory {
 }
 
 #[derive(Debug)]
-struct Turn<'a> {
+struct Turn {
     role: Role,
-    content: Option<&'a Content>,
-    calls: Vec<(&'a str, &'a str, &'a str)>,
-    outputs: Vec<(&'a str, &'a Content)>,
+    content: Option<Content>,
+    calls: Vec<(String, String, String)>,
+    outputs: Vec<(String, Content)>,
     tokens: u32,
 }
 
-fn turns(items: &[Item]) -> Vec<Turn<'_>> {
-    let mut turns: Vec<Turn<'_>> = Vec::with_capacity(items.len());
-    let mut by_message: HashMap<&str, usize> = HashMap::new();
-    let mut by_call: HashMap<&str, usize> = HashMap::new();
+/// Groups items into turns, moving their contents (no copies: histories of long
+/// conversations are on the read path).
+fn turns(items: Vec<Item>) -> Vec<Turn> {
+    let mut turns: Vec<Turn> = Vec::with_capacity(items.len());
+    let mut by_message: HashMap<String, usize> = HashMap::new();
+    let mut by_call: HashMap<String, usize> = HashMap::new();
     for item in items {
-        match &item.body {
+        match item.body {
             ItemBody::Message { role, content } => {
-                if *role == Role::Assistant {
-                    by_message.insert(&item.id, turns.len());
+                if role == Role::Assistant {
+                    by_message.insert(item.id, turns.len());
                 }
                 turns.push(Turn {
-                    role: *role,
+                    role,
                     content: Some(content),
                     calls: vec![],
                     outputs: vec![],
@@ -93,7 +95,7 @@ fn turns(items: &[Item]) -> Vec<Turn<'_>> {
                         turns.len() - 1
                     }
                 };
-                by_call.insert(call_id, idx);
+                by_call.insert(call_id.clone(), idx);
                 turns[idx].calls.push((call_id, name, arguments));
                 turns[idx].tokens += item.tokens;
             }
@@ -106,8 +108,9 @@ fn turns(items: &[Item]) -> Vec<Turn<'_>> {
         }
     }
     for t in &mut turns {
-        let answered: Vec<&str> = t.outputs.iter().map(|(c, _)| *c).collect();
-        t.calls.retain(|(c, _, _)| answered.contains(c));
+        let outputs = &t.outputs;
+        t.calls
+            .retain(|(c, _, _)| outputs.iter().any(|(answered, _)| answered == c));
     }
     turns.retain(|t| t.content.is_some() || !t.calls.is_empty());
     turns
@@ -118,7 +121,7 @@ fn is_system(role: Role) -> bool {
 }
 
 /// Chooses which turns fit: the first system turn, then the newest that fit.
-fn within_budget(turns: &[Turn<'_>], budget: Option<u32>) -> (Vec<usize>, bool) {
+fn within_budget(turns: &[Turn], budget: Option<u32>) -> (Vec<usize>, bool) {
     let all: Vec<usize> = (0..turns.len()).collect();
     let Some(budget) = budget else {
         return (all, false);
@@ -173,9 +176,9 @@ fn chat_part(p: &Value) -> Value {
     }
 }
 
-fn chat_content(role: Role, content: &Content) -> (Value, Option<String>) {
+fn chat_content(role: Role, content: Content) -> (Value, Option<String>) {
     match content {
-        Content::Text(t) => (Value::String(t.clone()), None),
+        Content::Text(t) => (Value::String(t), None),
         Content::Parts(parts) => {
             let refusal = parts
                 .iter()
@@ -202,12 +205,18 @@ fn chat_content(role: Role, content: &Content) -> (Value, Option<String>) {
 
 /// Renders items as chat-completions messages.
 pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
+    render_chat_owned(items.to_vec(), options)
+}
+
+/// [`render_chat`], consuming the items (no copies of their contents).
+pub fn render_chat_owned(items: Vec<Item>, options: HistoryOptions) -> History {
     let turns = turns(items);
     let (keep, truncated) = within_budget(&turns, options.max_tokens);
-    let mut messages = Vec::new();
+    let mut messages = Vec::with_capacity(keep.len());
     let mut total = 3;
+    let mut turns: Vec<Option<Turn>> = turns.into_iter().map(Some).collect();
     for i in keep {
-        let t = &turns[i];
+        let Some(t) = turns[i].take() else { continue };
         total += t.tokens;
         let role = match t.role {
             Role::Tool => "user",
@@ -217,11 +226,10 @@ pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
         m.insert("role".into(), json!(role));
         match t.content {
             Some(c) => {
-                let (content, refusal) = chat_content(t.role, c);
-                let content = if t.role == Role::Tool {
-                    json!(format!("Tool result: {}", c.plain_text()))
+                let (content, refusal) = if t.role == Role::Tool {
+                    (json!(format!("Tool result: {}", c.plain_text())), None)
                 } else {
-                    content
+                    chat_content(t.role, c)
                 };
                 m.insert("content".into(), content);
                 if let Some(r) = refusal {
@@ -235,7 +243,7 @@ pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
         if !t.calls.is_empty() {
             let calls: Vec<Value> = t
                 .calls
-                .iter()
+                .into_iter()
                 .map(|(id, name, args)| {
                     json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}})
                 })
@@ -243,10 +251,10 @@ pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
             m.insert("tool_calls".into(), Value::Array(calls));
         }
         messages.push(Value::Object(m));
-        for (call_id, out) in &t.outputs {
+        for (call_id, out) in t.outputs {
             let content = match out {
-                Content::Text(s) => json!(s),
-                Content::Parts(_) => json!(out.plain_text()),
+                Content::Text(s) => Value::String(s),
+                parts @ Content::Parts(_) => Value::String(parts.plain_text()),
             };
             messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
         }
@@ -260,7 +268,7 @@ pub fn render_chat(items: &[Item], options: HistoryOptions) -> History {
 
 /// Renders items in the Anthropic Messages shape.
 pub fn render_anthropic(items: &[Item], options: HistoryOptions) -> AnthropicHistory {
-    let turns = turns(items);
+    let turns = turns(items.to_vec());
     let (keep, _) = within_budget(&turns, options.max_tokens);
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
@@ -276,13 +284,13 @@ pub fn render_anthropic(items: &[Item], options: HistoryOptions) -> AnthropicHis
     for i in keep {
         let t = &turns[i];
         if is_system(t.role) {
-            if let Some(c) = t.content {
+            if let Some(c) = &t.content {
                 system.push(c.plain_text());
             }
             continue;
         }
         let mut blocks = Vec::new();
-        if let Some(c) = t.content {
+        if let Some(c) = &t.content {
             let text = c.plain_text();
             if !text.is_empty() {
                 blocks.push(json!({"type": "text", "text": text}));

@@ -600,7 +600,7 @@ impl ConversationManager {
         options: HistoryOptions,
     ) -> Result<History> {
         let items = self.store.all_items(&UserId::new(user)?, id).await?;
-        Ok(history::render_chat(&items, options))
+        Ok(history::render_chat_owned(items, options))
     }
 
     /// The history in the Anthropic Messages shape.

@@ -252,14 +252,16 @@ pub fn list(
         "AND ?2 IS NULL".to_string()
     };
     let sql = format!(
-        "SELECT {ITEM_COLS} FROM items i JOIN conversations c ON c.pk = i.conversation_pk \
-         WHERE i.conversation_pk = ?1 {bound} ORDER BY i.pk {dir} LIMIT ?3"
+        "SELECT {ITEM_COLS} FROM items i WHERE i.conversation_pk = ?1 {bound} \
+         ORDER BY i.pk {dir} LIMIT ?3"
     );
     let limit = q.limit.clamp(1, 1000) as usize;
     let mut data: Vec<Item> = conn
         .prepare_cached(&sql)
         .map_err(sql_err)?
-        .query_map(params![pk, after, limit as i64 + 1], rows::item)
+        .query_map(params![pk, after, limit as i64 + 1], |r| {
+            rows::item(r, conversation_id)
+        })
         .map_err(sql_err)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql_err)?;
@@ -280,11 +282,10 @@ pub fn list(
 pub fn all(conn: &Connection, user: &UserId, conversation_id: &str) -> Result<Vec<Item>> {
     let pk = rows::conversation_pk(conn, user, conversation_id)?;
     conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLS} FROM items i JOIN conversations c ON c.pk = i.conversation_pk \
-         WHERE i.conversation_pk = ?1 ORDER BY i.pk"
+        "SELECT {ITEM_COLS} FROM items i WHERE i.conversation_pk = ?1 ORDER BY i.pk"
     ))
     .map_err(sql_err)?
-    .query_map([pk], rows::item)
+    .query_map([pk], |r| rows::item(r, conversation_id))
     .map_err(sql_err)?
     .collect::<rusqlite::Result<_>>()
     .map_err(sql_err)
@@ -294,11 +295,10 @@ pub fn all(conn: &Connection, user: &UserId, conversation_id: &str) -> Result<Ve
 pub fn get(conn: &Connection, user: &UserId, conversation_id: &str, item_id: &str) -> Result<Item> {
     let pk = rows::conversation_pk(conn, user, conversation_id)?;
     conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLS} FROM items i JOIN conversations c ON c.pk = i.conversation_pk \
-         WHERE i.conversation_pk = ?1 AND i.id = ?2"
+        "SELECT {ITEM_COLS} FROM items i WHERE i.conversation_pk = ?1 AND i.id = ?2"
     ))
     .map_err(sql_err)?
-    .query_row(params![pk, item_id], rows::item)
+    .query_row(params![pk, item_id], |r| rows::item(r, conversation_id))
     .optional()
     .map_err(sql_err)?
     .ok_or_else(|| Error::ItemNotFound(item_id.to_string()))

@@ -36,7 +36,7 @@ pub fn conversation(r: &Row<'_>) -> rusqlite::Result<Conversation> {
 }
 
 /// Columns of an item row, in the order [`item`] reads them.
-pub const ITEM_COLS: &str = "i.id, c.id, i.pk, i.created_at, i.tokens, i.kind, i.role, i.text, \
+pub const ITEM_COLS: &str = "i.id, i.pk, i.created_at, i.tokens, i.kind, i.role, i.text, \
     i.parts, i.call_id, i.name, i.arguments, i.message_id";
 
 fn content(text: String, parts: Option<String>) -> rusqlite::Result<Content> {
@@ -48,36 +48,37 @@ fn content(text: String, parts: Option<String>) -> rusqlite::Result<Content> {
     }
 }
 
-/// Reads an item row.
-pub fn item(r: &Row<'_>) -> rusqlite::Result<Item> {
-    let kind: String = r.get(5)?;
-    let text: String = r.get(7)?;
-    let parts: Option<String> = r.get(8)?;
-    let body = match kind.as_str() {
+/// Reads an item row of the conversation `conversation_id` (the caller knows it, so
+/// reads need no join).
+pub fn item(r: &Row<'_>, conversation_id: &str) -> rusqlite::Result<Item> {
+    let text: String = r.get(6)?;
+    let parts: Option<String> = r.get(7)?;
+    let body = match r.get_ref(4)?.as_str()? {
         "message" => ItemBody::Message {
             role: r
-                .get::<_, String>(6)?
+                .get_ref(5)?
+                .as_str()?
                 .parse()
                 .map_err(|e: Error| bad_row("role", e))?,
             content: content(text, parts)?,
         },
         "function_call" => ItemBody::FunctionCall {
-            call_id: r.get(9)?,
-            name: r.get(10)?,
-            arguments: r.get(11)?,
-            message_id: r.get(12)?,
+            call_id: r.get(8)?,
+            name: r.get(9)?,
+            arguments: r.get(10)?,
+            message_id: r.get(11)?,
         },
         _ => ItemBody::FunctionCallOutput {
-            call_id: r.get(9)?,
+            call_id: r.get(8)?,
             output: content(text, parts)?,
         },
     };
     Ok(Item {
         id: r.get(0)?,
-        conversation_id: r.get(1)?,
-        position: r.get(2)?,
-        created_at: Timestamp::from_unix_ms(r.get(3)?),
-        tokens: r.get(4)?,
+        conversation_id: conversation_id.to_string(),
+        position: r.get(1)?,
+        created_at: Timestamp::from_unix_ms(r.get(2)?),
+        tokens: r.get(3)?,
         body,
     })
 }
