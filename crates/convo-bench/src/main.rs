@@ -5,6 +5,7 @@
 //! without `--quick` for the full run recorded in BENCHMARKS.md.
 
 mod data;
+mod http;
 mod reads;
 mod stats;
 mod writes;
@@ -25,6 +26,9 @@ struct Args {
     /// Folder for the databases (default: a temporary folder).
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// The `convo` binary for the HTTP scenarios (default: beside this one).
+    #[arg(long)]
+    convo: Option<std::path::PathBuf>,
 }
 
 /// Sizes of one run.
@@ -90,6 +94,20 @@ async fn main() -> anyhow::Result<()> {
     let mut verdicts = Vec::new();
     writes::run(dir, &plan, &mut rows, &mut verdicts).await?;
     reads::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    match http::convo_binary(args.convo.as_deref()) {
+        Some(convo) => http::run(&convo, dir, &plan, args.quick, &mut rows, &mut verdicts).await?,
+        None => {
+            println!(
+                "  no convo binary beside convo-bench: build it with `cargo build --release -p convo`"
+            );
+            verdicts.push(Verdict {
+                name: "http (not run)",
+                ratio: 0.0,
+                pass: false,
+                rule: "needs the convo binary",
+            });
+        }
+    }
     println!();
     stats::print_table(&rows);
     println!();

@@ -30,7 +30,7 @@ async fn open(path: &Path, durability: Durability) -> anyhow::Result<Arc<dyn Sto
 
 /// A database of `items` items in conversations of 1,000, over 100 users; the target
 /// user's conversation is one of them.
-async fn history_db(dir: &Path, items: usize) -> anyhow::Result<PathBuf> {
+pub async fn history_db(dir: &Path, items: usize) -> anyhow::Result<PathBuf> {
     let path = dir.join(format!("history-{items}.db"));
     if path.exists() {
         return Ok(path);

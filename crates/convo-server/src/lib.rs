@@ -128,6 +128,7 @@ pub fn router(
         )
         // Operations.
         .route("/healthz", get(ops::healthz))
+        .route("/noop", get(ops::noop))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi_json))
         .fallback(layers::unknown_route);

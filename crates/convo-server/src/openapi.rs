@@ -277,6 +277,7 @@ impl Modify for BearerAuth {
         crate::ext::jobs::get_job,
         crate::ext::jobs::erase_user,
         crate::ops::healthz,
+        crate::ops::noop,
         crate::ops::metrics,
         crate::ops::openapi_json,
     ),

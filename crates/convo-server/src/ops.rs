@@ -27,6 +27,15 @@ pub(crate) async fn healthz(State(st): State<Shared>) -> Response {
     }
 }
 
+/// Answers `{}` and touches nothing: every layer of the server (request id, tracing,
+/// metrics, timeout, limits) but no auth and no store. The benchmark compares routes
+/// against it under the same load.
+#[utoipa::path(get, path = "/noop", tag = "operations",
+    responses((status = 200, description = "{}")))]
+pub(crate) async fn noop() -> Json<serde_json::Value> {
+    Json(json!({}))
+}
+
 /// Prometheus text: requests by route and status, latency histograms, jobs by
 /// state, and whatever the embedding binary appends (e.g. provider latency).
 #[utoipa::path(get, path = "/metrics", tag = "operations",

@@ -63,17 +63,21 @@ pub fn import(
     new_items: Vec<PreparedItem>,
     replace: bool,
 ) -> Result<Option<bool>> {
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT pk FROM conversations WHERE id = ?1")
+    let existing: Option<(i64, String)> = conn
+        .prepare_cached("SELECT pk, user_id FROM conversations WHERE id = ?1")
         .map_err(sql_err)?
-        .query_row([&c.id], |r| r.get(0))
+        .query_row([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(sql_err)?;
-    if let Some(pk) = existing {
+    if let Some((pk, owner)) = &existing {
         if !replace {
             return Ok(None);
         }
-        conn.execute("DELETE FROM conversations WHERE pk = ?1", [pk])
+        // Replacing never reaches another user's conversation.
+        if owner != c.user.as_str() {
+            return Err(Error::ConversationExists(c.id.clone()));
+        }
+        conn.execute("DELETE FROM conversations WHERE pk = ?1", [*pk])
             .map_err(sql_err)?;
     }
     let pk = insert(conn, c)?;

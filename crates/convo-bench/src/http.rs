@@ -1,0 +1,392 @@
+//! HTTP scenarios against a real `convo serve` child process over loopback: appends
+//! and history reads beside the server's own no-op route under the same load,
+//! appends while 1,000 jobs run against a slow provider, and resident memory.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
+
+use crate::stats::{Row, Series};
+use crate::{Plan, Verdict};
+
+/// A running `convo serve`.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(
+        convo: &Path,
+        db: &Path,
+        work: bool,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(convo);
+        cmd.arg("--db")
+            .arg(db)
+            .args(["-q", "serve", "--addr", "127.0.0.1:0"]);
+        if !work {
+            cmd.arg("--no-work");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let mut lines = BufReader::new(stderr).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.strip_prefix("listening on ") {
+                    return Ok(rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string());
+                }
+            }
+            anyhow::bail!("convo serve exited before listening")
+        })
+        .await??;
+        // Keep draining stderr so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, base })
+    }
+
+    fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+    }
+}
+
+/// What one load request does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Noop,
+    Append,
+    History,
+}
+
+/// `conns` connections, each sending requests back to back for `secs`.
+async fn load(
+    base: &str,
+    kind: Load,
+    conns: usize,
+    secs: f64,
+    convs: &[String],
+) -> anyhow::Result<(usize, Duration, Vec<Duration>)> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conns)
+        .tcp_nodelay(true)
+        .build()?;
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..conns {
+        let (client, base) = (client.clone(), base.to_string());
+        let conv = convs[c % convs.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let body = json!({"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]});
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = match kind {
+                    Load::Noop => client.get(format!("{base}/noop")).send().await,
+                    Load::Append => client.post(format!("{base}/v1/conversations/{conv}/items")).json(&body).send().await,
+                    Load::History => client.get(format!("{base}/v1/convo/conversations/{conv}/history")).send().await,
+                };
+                let r = r.expect("request");
+                assert!(r.status().is_success(), "{}", r.status());
+                r.bytes().await.expect("body");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await?);
+    }
+    Ok((lat.len(), start.elapsed(), lat))
+}
+
+async fn series(
+    base: &str,
+    kind: Load,
+    conns: usize,
+    secs: f64,
+    rounds: usize,
+    convs: &[String],
+) -> anyhow::Result<Series> {
+    let mut s = Series::default();
+    for _ in 0..rounds {
+        let (n, elapsed, lat) = load(base, kind, conns, secs, convs).await?;
+        s.round(n, elapsed, lat);
+    }
+    Ok(s)
+}
+
+/// Creates `n` conversations of `items` messages each; returns their ids.
+async fn conversations(base: &str, n: usize, items: usize) -> anyhow::Result<Vec<String>> {
+    let client = reqwest::Client::new();
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r: serde_json::Value = client
+            .post(format!("{base}/v1/conversations"))
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = r["id"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("no id in {r}"))?
+            .to_string();
+        let mut left = items;
+        while left > 0 {
+            let batch: Vec<_> = (0..left.min(20))
+                .map(|i| json!({"type": "message", "role": if i % 2 == 0 { "user" } else { "assistant" }, "content": format!("message {i} about the weather in Paris and trains to Lyon")}))
+                .collect();
+            left -= batch.len();
+            let r = client
+                .post(format!("{base}/v1/conversations/{id}/items"))
+                .json(&json!({"items": batch}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "seeding failed: {}", r.status());
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// A stand-in LLM that answers every chat completion after `delay`.
+async fn slow_provider(delay: Duration) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // Read one request (headers + Content-Length body), answer, repeat.
+                    let Some(end) = find(&buf, b"\r\n\r\n") else {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buf.len() < end + 4 + len {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..end + 4 + len);
+                    tokio::time::sleep(delay).await;
+                    let content = r#"{\"name\": \"Weather in Paris\", \"profile_operations\": []}"#;
+                    let body = format!(
+                        r#"{{"id":"x","object":"chat.completion","created":0,"model":"slow","choices":[{{"index":0,"finish_reason":"stop","message":{{"role":"assistant","content":"{content}"}}}}],"usage":{{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}}}"#
+                    );
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if sock.write_all(resp.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(format!("http://{addr}/v1"))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn fresh_db(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
+    }
+    p
+}
+
+/// Runs the HTTP scenarios with the `convo` binary at `convo`.
+pub async fn run(
+    convo: &Path,
+    dir: &Path,
+    plan: &Plan,
+    quick: bool,
+    rows: &mut Vec<Row>,
+    verdicts: &mut Vec<Verdict>,
+) -> anyhow::Result<()> {
+    let secs = if quick { 1.0 } else { 3.0 };
+    let rounds = if quick { 2 } else { plan.rounds };
+    let server = Server::start(convo, &fresh_db(dir, "http.db"), false, &[]).await?;
+    let convs = conversations(&server.base, 64, 100).await?;
+    for conns in [1usize, 16, 64] {
+        let noop = series(&server.base, Load::Noop, conns, secs, rounds, &convs).await?;
+        let append = series(&server.base, Load::Append, conns, secs, rounds, &convs).await?;
+        let history = series(&server.base, Load::History, conns, secs, rounds, &convs).await?;
+        let ratio = append.rate() / noop.rate();
+        if conns == 64 {
+            verdicts.push(Verdict {
+                name: "http-append-64",
+                ratio,
+                pass: ratio >= 0.5,
+                rule: ">=0.50x no-op",
+            });
+        }
+        let base_rate = noop.rate();
+        rows.push(Row {
+            scenario: format!("HTTP no-op, {conns} connections"),
+            series: noop,
+            baseline: None,
+        });
+        rows.push(Row {
+            scenario: format!("HTTP append 1 message, {conns} connections"),
+            series: append,
+            baseline: Some(("no-op".into(), base_rate)),
+        });
+        rows.push(Row {
+            scenario: format!("HTTP history of 100+ items, {conns} connections"),
+            series: history,
+            baseline: Some(("no-op".into(), base_rate)),
+        });
+    }
+    drop(server);
+
+    // Appends while 1,000 jobs run against a provider that takes 2 s a call, vs an
+    // idle queue.
+    let provider = slow_provider(Duration::from_secs(2)).await?;
+    let env = [
+        ("CONVO_COGNITION_PROVIDER", "openai".to_string()),
+        ("CONVO_COGNITION_BASE_URL", provider),
+        ("CONVO_COGNITION_MODEL", "slow".to_string()),
+        ("CONVO_COGNITION_CONCURRENCY", "4".to_string()),
+    ];
+    let db = fresh_db(dir, "jobs.db");
+    let idle = Server::start(convo, &db, false, &env).await?;
+    let convs = conversations(&idle.base, 16, 4).await?;
+    let quiet = series(&idle.base, Load::Append, 16, secs, rounds, &convs).await?;
+    drop(idle);
+    let busy = Server::start(convo, &db, true, &env).await?;
+    let client = reqwest::Client::new();
+    for i in 0..500 {
+        let id = format!("conv_jobs_{i:04}");
+        let r = client
+            .put(format!("{}/v1/convo/conversations/{id}/chat_log", busy.base))
+            .json(&json!({"chat_log": format!("User: trip {i}\nAssistant: sure"), "persona": "Helper"}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "save failed: {}", r.status());
+    }
+    let queued: serde_json::Value = client
+        .get(format!("{}/v1/convo/jobs/counts", busy.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let loaded = series(&busy.base, Load::Append, 16, secs, rounds, &convs).await?;
+    let ratio = loaded.rate() / quiet.rate();
+    verdicts.push(Verdict {
+        name: "jobs-no-slowdown",
+        ratio,
+        pass: ratio >= 0.8,
+        rule: ">=0.80x idle queue",
+    });
+    let quiet_rate = quiet.rate();
+    rows.push(Row {
+        scenario: "HTTP append, 16 conns, idle queue".into(),
+        series: quiet,
+        baseline: None,
+    });
+    rows.push(Row {
+        scenario: format!(
+            "HTTP append, 16 conns, {} jobs queued, slow provider",
+            queued["pending"].as_u64().unwrap_or(0) + queued["running"].as_u64().unwrap_or(0)
+        ),
+        series: loaded,
+        baseline: Some(("idle queue".into(), quiet_rate)),
+    });
+    drop(busy);
+
+    // Resident memory after the same reads over small and large databases.
+    let mut rss = Vec::new();
+    for items in [plan.items.0, plan.items.1] {
+        let db = crate::reads::history_db(dir, items).await?;
+        let server = Server::start(convo, &db, false, &[]).await?;
+        let client = reqwest::Client::new();
+        for _ in 0..50 {
+            let r = client
+                .get(format!(
+                    "{}/v1/convo/conversations/conv_target/history",
+                    server.base
+                ))
+                .header("x-convo-user", "target")
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "history failed: {}", r.status());
+            r.bytes().await?;
+            client
+                .get(format!("{}/v1/convo/conversations?limit=50", server.base))
+                .header("x-convo-user", "target")
+                .send()
+                .await?
+                .bytes()
+                .await?;
+        }
+        let kib = server.rss_kib().unwrap_or(0);
+        println!(
+            "  server RSS over {items} items: {:.1} MiB",
+            kib as f64 / 1024.0
+        );
+        rss.push(kib as f64);
+    }
+    let ratio = rss[1] / rss[0].max(1.0);
+    verdicts.push(Verdict {
+        name: "rss-flat",
+        ratio,
+        pass: ratio <= 1.5,
+        rule: "large/small <=1.50",
+    });
+    Ok(())
+}
+
+/// The `convo` binary beside this one (built by `cargo build --release -p convo`).
+pub fn convo_binary(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.to_path_buf());
+    }
+    let me = std::env::current_exe().ok()?;
+    let p = me.parent()?.join("convo");
+    p.exists().then_some(p)
+}
