@@ -25,7 +25,7 @@ pub struct Cli {
     #[arg(long, global = true, env = "CONVO_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Print data as JSON (shapes are documented in CLI.md).
+    /// Print data as JSON (shapes are documented in the README).
     #[arg(long, global = true)]
     pub json: bool,
 
