@@ -34,14 +34,23 @@ pub struct ReplyError {
     pub reply: String,
 }
 
+/// Longest reply parsed, in bytes; longer ones fail the attempt. Replies are asked
+/// for with `max_reply_tokens` (512 by default, about 2 KB).
+pub const MAX_REPLY_BYTES: usize = 16 * 1024;
+
 /// Reads a reply: structured JSON first, then the seed's format.
 pub fn parse_reply(text: &str) -> Result<ParsedReply, ReplyError> {
     let fail = |reason: &str| ReplyError {
         reason: reason.to_string(),
-        reply: text.to_string(),
+        reply: text.chars().take(MAX_REPLY_BYTES).collect(),
     };
     if text.trim().is_empty() {
         return Err(fail("the reply is empty"));
+    }
+    // The lenient search for JSON inside prose is superlinear on pathological input
+    // (10,000 `{` took seconds); a real reply is a few KB.
+    if text.len() > MAX_REPLY_BYTES {
+        return Err(fail("the reply is longer than 16 KiB"));
     }
     let blocks = candidates(text);
     for block in &blocks {
@@ -370,6 +379,13 @@ fn cut_at_word(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_oversized_reply_fails_without_parsing() {
+        let e = parse_reply(&"{".repeat(100_000)).unwrap_err();
+        assert!(e.reason.contains("longer than"), "{}", e.reason);
+        assert_eq!(e.reply.len(), MAX_REPLY_BYTES, "the reply is kept, cut");
+    }
+
     use super::*;
 
     fn ops(r: &ParsedReply) -> &Vec<ProfileOp> {

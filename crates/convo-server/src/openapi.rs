@@ -40,7 +40,7 @@ pub(crate) struct ConversationObject {
 }
 
 /// A conversation with convo's own fields.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 pub(crate) struct ConvoConversation {
     id: String,
     object: String,
@@ -52,6 +52,16 @@ pub(crate) struct ConvoConversation {
     user: String,
     name_set_by_person: bool,
     has_chat_log: bool,
+}
+
+/// What renaming answers: the conversation (`name`) or the queued job (`auto`).
+#[derive(ToSchema, serde::Serialize)]
+#[serde(untagged)]
+pub(crate) enum RenameAnswer {
+    /// `{"name": ...}`: the renamed conversation.
+    Conversation(ConvoConversation),
+    /// `{"auto": true}`: the queued naming job.
+    Job(JobObject),
 }
 
 /// A page of the caller's conversations.
@@ -202,7 +212,7 @@ pub(crate) struct DeletedField {
     deleted: bool,
 }
 
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 pub(crate) struct JobObject {
     object: String,
     id: String,

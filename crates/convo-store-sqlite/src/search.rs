@@ -21,7 +21,7 @@ pub fn tag(user: &str) -> String {
 fn fts_query(text: &str) -> Option<String> {
     let terms: Vec<String> = text
         .split_whitespace()
-        .map(|w| w.replace('"', ""))
+        .map(|w| w.replace(|c: char| c == '"' || c.is_control(), ""))
         .filter(|w| w.chars().any(char::is_alphanumeric))
         .map(|w| format!("text : \"{w}\""))
         .collect();

@@ -112,7 +112,7 @@ pub(crate) async fn list_items(
 /// Rename (`{"name": ...}`), or queue naming by the model (`{"auto": true}`).
 #[utoipa::path(post, path = "/v1/convo/conversations/{conversation_id}/name", tag = "convo",
     params(("conversation_id" = String, Path)), request_body = doc::Rename,
-    responses((status = 200, description = "The conversation (name), or the queued job (auto)", body = doc::ConvoConversation),
+    responses((status = 200, description = "The conversation (name), or the queued job (auto)", body = doc::RenameAnswer),
         (status = 400, body = doc::ErrorBody), (status = 404, body = doc::ErrorBody)))]
 pub(crate) async fn rename(
     State(st): State<Shared>,

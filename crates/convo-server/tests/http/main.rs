@@ -2,6 +2,7 @@
 
 mod auth;
 mod ext;
+mod hostile;
 mod ops;
 mod support;
 mod v1;
