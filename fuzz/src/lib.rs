@@ -4,4 +4,6 @@
 
 pub mod history;
 pub mod http_body;
+pub mod jsonl_import;
+pub mod legacy_import;
 pub mod model_reply;

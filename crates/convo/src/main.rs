@@ -7,10 +7,11 @@ mod cli;
 mod command;
 mod config;
 mod context;
-mod exchange;
 mod output;
 mod progress;
-mod scout;
+
+// The importers live in the library half of this crate (fuzz targets use them).
+use convo::{exchange, scout};
 
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
-//! Replays the committed fuzz corpora of the model-reply parser and the history
-//! renderer (`fuzz/corpus/<target>/`) through the same checks the fuzz targets run,
+//! Replays the committed fuzz corpora of the model-reply parser, the history
+//! renderer and the two importers (`fuzz/corpus/<target>/`) through the same checks the fuzz targets run,
 //! so every seed and every saved crash stays a regression test without nightly.
 
 #[allow(dead_code)]
@@ -9,6 +9,14 @@ mod model_reply;
 #[allow(dead_code)]
 #[path = "../../../fuzz/src/history.rs"]
 mod history;
+
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/jsonl_import.rs"]
+mod jsonl_import;
+
+#[allow(dead_code)]
+#[path = "../../../fuzz/src/legacy_import.rs"]
+mod legacy_import;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,4 +56,20 @@ fn the_history_corpus_replays_clean() {
         rendered += usize::from(serde_json::from_slice::<Vec<convo_core::Item>>(&data).is_ok());
     }
     assert!(rendered >= 3, "the seeds no longer parse as items");
+}
+
+#[test]
+fn the_jsonl_import_corpus_replays_clean() {
+    for (name, data) in corpus("jsonl_import") {
+        eprintln!("{name}");
+        jsonl_import::check(&data);
+    }
+}
+
+#[test]
+fn the_legacy_import_corpus_replays_clean() {
+    for (name, data) in corpus("legacy_import") {
+        eprintln!("{name}");
+        legacy_import::check(&data);
+    }
 }
