@@ -298,18 +298,9 @@ impl ConversationManager {
                 body: item.body,
             });
         }
-        let c = crate::PreparedConversation {
-            id: conversation.id,
-            user: conversation.user,
-            persona: conversation.persona,
-            name: conversation.name,
-            name_set_by_person: conversation.name_set_by_person,
-            created_at: conversation.created_at,
-            updated_at: conversation.updated_at,
-            metadata: conversation.metadata,
-            chat_log: conversation.chat_log,
-        };
-        self.store.import_conversation(c, prepared, replace).await
+        self.store
+            .import_conversation(conversation, prepared, replace)
+            .await
     }
 
     /// Every user with a conversation or a profile, sorted (exports of everything).

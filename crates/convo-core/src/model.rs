@@ -349,28 +349,9 @@ pub struct NewConversation {
     pub created_at: Option<Timestamp>,
 }
 
-/// The conversation record a store inserts, after validation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PreparedConversation {
-    /// Its id.
-    pub id: String,
-    /// Owner.
-    pub user: UserId,
-    /// Persona.
-    pub persona: PersonaName,
-    /// Name (may be empty).
-    pub name: String,
-    /// Whether a person set the name.
-    pub name_set_by_person: bool,
-    /// Created.
-    pub created_at: Timestamp,
-    /// Updated (equal to created for a new conversation, unless imported).
-    pub updated_at: Timestamp,
-    /// Metadata.
-    pub metadata: Metadata,
-    /// Saved chat log.
-    pub chat_log: Option<String>,
-}
+/// The conversation record a store inserts, after validation: the same fields as a
+/// stored [`Conversation`], so imports pass exported records through unchanged.
+pub type PreparedConversation = Conversation;
 
 /// Changes to a conversation's own fields; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
