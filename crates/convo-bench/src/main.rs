@@ -29,6 +29,20 @@ struct Args {
     /// The `convo` binary for the HTTP scenarios (default: beside this one).
     #[arg(long)]
     convo: Option<std::path::PathBuf>,
+    /// Run only these groups of scenarios (the verdict then lists only their targets).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Group>,
+}
+
+/// A group of scenarios.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    /// Appends: one per commit, batches, concurrent writers.
+    Writes,
+    /// History, listing and search.
+    Reads,
+    /// Through `convo serve`: appends, history, jobs, memory.
+    Http,
 }
 
 /// Sizes of one run.
@@ -92,9 +106,15 @@ async fn main() -> anyhow::Result<()> {
     );
     let mut rows = Vec::new();
     let mut verdicts = Vec::new();
-    writes::run(dir, &plan, &mut rows, &mut verdicts).await?;
-    reads::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    let runs = |g: Group| args.only.is_empty() || args.only.contains(&g);
+    if runs(Group::Writes) {
+        writes::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    }
+    if runs(Group::Reads) {
+        reads::run(dir, &plan, &mut rows, &mut verdicts).await?;
+    }
     match http::convo_binary(args.convo.as_deref()) {
+        _ if !runs(Group::Http) => {}
         Some(convo) => http::run(&convo, dir, &plan, args.quick, &mut rows, &mut verdicts).await?,
         None => {
             println!(

@@ -23,11 +23,80 @@ pub struct HistoryOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// Chat-completions messages, ready to send.
-    pub messages: Vec<Value>,
+    pub messages: Vec<ChatMessage>,
     /// Estimated prompt tokens of `messages`.
     pub tokens: u32,
     /// True when the budget left older turns out.
     pub truncated: bool,
+}
+
+/// One chat-completions message. Typed rather than a `serde_json::Value` tree: a
+/// history of a long conversation is on the hot read path, and a typed message moves
+/// the stored strings instead of allocating a map per message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `developer`, `user`, `assistant` or `tool`.
+    pub role: Role,
+    /// Text, content parts, or `null` (an assistant message with only tool calls).
+    pub content: Option<ChatContent>,
+    /// An assistant's refusal, when its content parts carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The function calls an assistant message made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// The content when it is plain text.
+    pub fn text(&self) -> Option<&str> {
+        match &self.content {
+            Some(ChatContent::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A chat-completions message's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ChatContent {
+    /// Plain text.
+    Text(String),
+    /// Content parts (`text`, `image_url`, `file`).
+    Parts(Vec<Value>),
+}
+
+/// A function call in an assistant message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The call id the tool message answers with.
+    pub id: String,
+    /// Always `function`.
+    #[serde(rename = "type")]
+    pub kind: ToolKind,
+    /// The function and its JSON arguments.
+    pub function: FunctionCall,
+}
+
+/// The kind of a tool call (chat completions knows only functions here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolKind {
+    /// A function call.
+    Function,
+}
+
+/// The function a tool call invokes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    /// The function's name.
+    pub name: String,
+    /// Its arguments, a JSON text as the model wrote it.
+    pub arguments: String,
 }
 
 /// A history in the Anthropic Messages shape.
@@ -176,9 +245,9 @@ fn chat_part(p: &Value) -> Value {
     }
 }
 
-fn chat_content(role: Role, content: Content) -> (Value, Option<String>) {
+fn chat_content(role: Role, content: Content) -> (ChatContent, Option<String>) {
     match content {
-        Content::Text(t) => (Value::String(t), None),
+        Content::Text(t) => (ChatContent::Text(t), None),
         Content::Parts(parts) => {
             let refusal = parts
                 .iter()
@@ -195,9 +264,12 @@ fn chat_content(role: Role, content: Content) -> (Value, Option<String>) {
                     .iter()
                     .filter_map(|p| p.get("text").and_then(Value::as_str))
                     .collect();
-                (Value::String(text.join("\n")), refusal)
+                (ChatContent::Text(text.join("\n")), refusal)
             } else {
-                (Value::Array(parts.iter().map(chat_part).collect()), refusal)
+                (
+                    ChatContent::Parts(parts.iter().map(chat_part).collect()),
+                    refusal,
+                )
             }
         }
     }
@@ -219,44 +291,51 @@ pub fn render_chat_owned(items: Vec<Item>, options: HistoryOptions) -> History {
         let Some(t) = turns[i].take() else { continue };
         total += t.tokens;
         let role = match t.role {
-            Role::Tool => "user",
-            r => r.as_str(),
+            Role::Tool => Role::User,
+            r => r,
         };
-        let mut m = serde_json::Map::new();
-        m.insert("role".into(), json!(role));
-        match t.content {
+        let (content, refusal) = match t.content {
+            Some(c) if t.role == Role::Tool => (
+                Some(ChatContent::Text(format!(
+                    "Tool result: {}",
+                    c.plain_text()
+                ))),
+                None,
+            ),
             Some(c) => {
-                let (content, refusal) = if t.role == Role::Tool {
-                    (json!(format!("Tool result: {}", c.plain_text())), None)
-                } else {
-                    chat_content(t.role, c)
-                };
-                m.insert("content".into(), content);
-                if let Some(r) = refusal {
-                    m.insert("refusal".into(), json!(r));
-                }
+                let (content, refusal) = chat_content(t.role, c);
+                (Some(content), refusal)
             }
-            None => {
-                m.insert("content".into(), Value::Null);
-            }
-        }
-        if !t.calls.is_empty() {
-            let calls: Vec<Value> = t
-                .calls
-                .into_iter()
-                .map(|(id, name, args)| {
-                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}})
-                })
-                .collect();
-            m.insert("tool_calls".into(), Value::Array(calls));
-        }
-        messages.push(Value::Object(m));
+            None => (None, None),
+        };
+        let tool_calls = t
+            .calls
+            .into_iter()
+            .map(|(id, name, arguments)| ToolCall {
+                id,
+                kind: ToolKind::Function,
+                function: FunctionCall { name, arguments },
+            })
+            .collect();
+        messages.push(ChatMessage {
+            role,
+            content,
+            refusal,
+            tool_calls,
+            tool_call_id: None,
+        });
         for (call_id, out) in t.outputs {
-            let content = match out {
-                Content::Text(s) => Value::String(s),
-                parts @ Content::Parts(_) => Value::String(parts.plain_text()),
+            let text = match out {
+                Content::Text(s) => s,
+                parts @ Content::Parts(_) => parts.plain_text(),
             };
-            messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
+            messages.push(ChatMessage {
+                role: Role::Tool,
+                content: Some(ChatContent::Text(text)),
+                refusal: None,
+                tool_calls: vec![],
+                tool_call_id: Some(call_id),
+            });
         }
     }
     History {

@@ -18,7 +18,10 @@ mod time;
 pub mod tokens;
 
 pub use error::{Error, Result};
-pub use history::{AnthropicHistory, History, HistoryOptions};
+pub use history::{
+    AnthropicHistory, ChatContent, ChatMessage, FunctionCall, History, HistoryOptions, ToolCall,
+    ToolKind,
+};
 pub use job::{Job, JobCounts, JobKind, JobOutcome, JobQuery, JobState};
 pub use manager::{ConversationManager, ManagerConfig};
 pub use model::{

@@ -60,7 +60,8 @@ impl Default for ManagerConfig {
 /// let history = convo.get_history("alice", &id).await.unwrap();
 /// // user; assistant with tool_calls; tool; assistant
 /// assert_eq!(history.messages.len(), 4);
-/// assert_eq!(history.messages[2]["role"], "tool");
+/// assert_eq!(history.messages[2].role, Role::Tool);
+/// assert_eq!(history.messages[2].text(), Some("18°C, sunny"));
 /// # });
 /// ```
 pub struct ConversationManager {

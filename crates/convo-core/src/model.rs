@@ -323,7 +323,9 @@ pub struct Conversation {
     pub name_set_by_person: bool,
     /// Created.
     pub created_at: Timestamp,
-    /// Last changed (an item appended, a save, a rename, metadata).
+    /// Last changed (an item appended, a save, a rename, metadata); exact to the
+    /// second. Listing order by it is exact: an append to a conversation that is not
+    /// its user's most recently active one always moves it to the front.
     pub updated_at: Timestamp,
     /// Caller metadata.
     pub metadata: Metadata,

@@ -188,14 +188,34 @@ pub fn insert_all(
         });
     }
     if !raw && !out.is_empty() {
-        conn.prepare_cached(
-            "UPDATE conversations SET updated_at = max(updated_at, ?1) WHERE pk = ?2",
-        )
-        .map_err(sql_err)?
-        .execute(params![newest, pk])
-        .map_err(sql_err)?;
+        touch(conn, pk, newest)?;
     }
     Ok(out)
+}
+
+/// Moves the conversation's `updated_at` to `at` after an append, unless nothing a
+/// reader sees would change: the conversation is already its user's most recently
+/// active one and `updated_at` already shows this second. A turn's items (message,
+/// calls, outputs, reply) usually arrive within a second to the user's front
+/// conversation, and rewriting the row and its two listing-index entries for each of
+/// them was the largest cost of an append beyond the item's own row.
+fn touch(conn: &Connection, pk: i64, at: i64) -> Result<()> {
+    let (updated_at, front): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
+             ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) FROM conversations c WHERE c.pk = ?1",
+        )
+        .map_err(sql_err)?
+        .query_row([pk], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)?;
+    let moves = at > updated_at && (front != pk || at / 1000 > updated_at / 1000);
+    if moves {
+        conn.prepare_cached("UPDATE conversations SET updated_at = ?1 WHERE pk = ?2")
+            .map_err(sql_err)?
+            .execute(params![at, pk])
+            .map_err(sql_err)?;
+    }
+    Ok(())
 }
 
 /// Appends to the user's conversation (creating it first when `create` is given and it

@@ -15,8 +15,10 @@ use crate::sql_err;
 const MAX_GROUP: usize = 512;
 
 trait WriteOp: Send {
-    /// Runs inside the group's transaction; returns whether it succeeded.
-    fn apply(&mut self, conn: &Connection);
+    /// Runs inside the group's transaction, in a savepoint of its own when `isolate`.
+    fn apply(&mut self, conn: &Connection, isolate: bool);
+    /// Whether `apply` failed.
+    fn failed(&self) -> bool;
     /// Delivers the result once the group's fate is known.
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
@@ -32,24 +34,32 @@ where
     T: Send,
     F: FnOnce(&Connection) -> Result<T> + Send,
 {
-    fn apply(&mut self, conn: &Connection) {
+    fn apply(&mut self, conn: &Connection, isolate: bool) {
         let f = self.f.take().expect("applied once");
-        let r = match conn.execute_batch("SAVEPOINT op") {
+        if !isolate {
+            self.result = Some(f(conn));
+            return;
+        }
+        let r = match run_cached(conn, "SAVEPOINT op") {
             Err(e) => Err(sql_err(e)),
             Ok(()) => {
                 let r = f(conn);
                 let end = if r.is_ok() {
-                    "RELEASE op"
+                    run_cached(conn, "RELEASE op")
                 } else {
-                    "ROLLBACK TO op; RELEASE op"
+                    run_cached(conn, "ROLLBACK TO op").and_then(|()| run_cached(conn, "RELEASE op"))
                 };
-                match conn.execute_batch(end) {
+                match end {
                     Ok(()) => r,
                     Err(e) => Err(sql_err(e)),
                 }
             }
         };
         self.result = Some(r);
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
@@ -165,13 +175,25 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
     }
 }
 
+/// Runs a statement without results through the statement cache: transaction
+/// control runs several times per group, and parsing it each time showed in profiles.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
+}
+
 fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
+    // A write alone in its group needs no savepoint: if it fails, the whole
+    // transaction is rolled back instead.
+    let alone = group.len() == 1;
     let outcome = (|| {
         begin(conn)?;
         for op in group.iter_mut() {
-            op.apply(conn);
+            op.apply(conn, !alone);
         }
-        conn.execute_batch("COMMIT").map_err(|e| {
+        if alone && group[0].failed() {
+            return run_cached(conn, "ROLLBACK").map_err(|e| e.to_string());
+        }
+        run_cached(conn, "COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()
         })
@@ -189,7 +211,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
 fn begin(conn: &Connection) -> std::result::Result<(), String> {
     let mut tries = 0;
     loop {
-        match conn.execute_batch("BEGIN IMMEDIATE") {
+        match run_cached(conn, "BEGIN IMMEDIATE") {
             Ok(()) => return Ok(()),
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 20 =>

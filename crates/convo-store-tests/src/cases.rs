@@ -77,18 +77,17 @@ pub async fn seed_operations_round_trip<H: Harness>(h: &H) {
 
     let h = m.get_history("alice", &id).await.unwrap();
     assert_eq!(h.messages.len(), 3, "{:#?}", h.messages);
-    assert_eq!(
-        h.messages[1]["tool_calls"][0]["function"]["name"],
-        "get_weather"
-    );
-    assert_eq!(h.messages[2]["role"], "tool");
-    assert_eq!(h.messages[2]["content"], "18C sunny");
-    assert!(
-        !h.messages[0]["content"]
-            .as_str()
-            .unwrap()
-            .contains("Message ID")
-    );
+    assert_eq!(h.messages[1].tool_calls[0].function.name, "get_weather");
+    assert_eq!(h.messages[2].role, Role::Tool);
+    assert_eq!(h.messages[2].text(), Some("18C sunny"));
+    assert!(!h.messages[0].text().unwrap().contains("Message ID"));
+    // The wire shape chat-completions APIs take.
+    let wire = serde_json::to_value(&h.messages).unwrap();
+    assert_eq!(wire[1]["tool_calls"][0]["type"], "function");
+    assert_eq!(wire[1]["tool_calls"][0]["function"]["name"], "get_weather");
+    assert_eq!(wire[2]["role"], "tool");
+    assert_eq!(wire[2]["tool_call_id"], h.messages[1].tool_calls[0].id);
+    assert!(wire[0].get("tool_calls").is_none());
 
     m.update_conversation_id(&id).unwrap();
     assert_eq!(m.conversation_id(), id);
@@ -1265,24 +1264,21 @@ pub async fn history_pairs_tool_calls_with_outputs<H: Harness>(h: &H) {
         .unwrap();
     assert!(cut.truncated);
     assert!(cut.tokens <= 400, "{}", cut.tokens);
-    assert_eq!(cut.messages[0]["role"], "system");
+    assert_eq!(cut.messages[0].role, Role::System);
     // Every tool message follows an assistant message that carries its call.
     let mut open_calls: Vec<String> = Vec::new();
     for msg in &cut.messages[1..] {
-        if let Some(calls) = msg.get("tool_calls").and_then(|c| c.as_array()) {
-            open_calls = calls
-                .iter()
-                .map(|c| c["id"].as_str().unwrap().to_string())
-                .collect();
-        } else if msg["role"] == "tool" {
-            let id = msg["tool_call_id"].as_str().unwrap();
+        if !msg.tool_calls.is_empty() {
+            open_calls = msg.tool_calls.iter().map(|c| c.id.clone()).collect();
+        } else if msg.role == Role::Tool {
+            let id = msg.tool_call_id.as_deref().unwrap();
             assert!(
                 open_calls.iter().any(|c| c == id),
                 "tool result {id} without its call"
             );
         }
     }
-    assert_eq!(cut.messages.last().unwrap()["content"], "answer 19");
+    assert_eq!(cut.messages.last().unwrap().text(), Some("answer 19"));
     let anthropic = m
         .get_history_anthropic("alice", &id, HistoryOptions::default())
         .await

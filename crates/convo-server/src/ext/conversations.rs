@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use convo_core::{
     Conversation, ConversationQuery, Error, HistoryOptions, Item, PersonaName, Timestamp,
 };
@@ -214,6 +215,16 @@ pub(crate) async fn get_chat_log(
     })))
 }
 
+/// The body of a chat-completions history.
+#[derive(serde::Serialize)]
+struct OpenAiHistory {
+    object: &'static str,
+    format: &'static str,
+    messages: Vec<convo_core::ChatMessage>,
+    tokens: u32,
+    truncated: bool,
+}
+
 /// The conversation as a prompt: chat-completions messages (default) or the
 /// Anthropic Messages shape, optionally cut to `max_tokens`.
 #[utoipa::path(get, path = "/v1/convo/conversations/{conversation_id}/history", tag = "convo",
@@ -225,7 +236,7 @@ pub(crate) async fn history(
     caller: Caller,
     Path(id): Path<String>,
     q: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let user = caller.user()?;
     let options = HistoryOptions {
         max_tokens: q.u32_in("max_tokens", 1, u32::MAX)?,
@@ -234,13 +245,15 @@ pub(crate) async fn history(
     match q.str("format").unwrap_or("openai") {
         "openai" | "chat" => {
             let h = mgr.get_history_with(user.as_str(), &id, options).await?;
-            Ok(Json(json!({
-                "object": "convo.history",
-                "format": "openai",
-                "messages": h.messages,
-                "tokens": h.tokens,
-                "truncated": h.truncated,
-            })))
+            // Serialized straight from the typed messages: no Value tree per message.
+            Ok(Json(OpenAiHistory {
+                object: "convo.history",
+                format: "openai",
+                messages: h.messages,
+                tokens: h.tokens,
+                truncated: h.truncated,
+            })
+            .into_response())
         }
         "anthropic" => {
             let h = mgr
@@ -251,7 +264,8 @@ pub(crate) async fn history(
                 "format": "anthropic",
                 "system": h.system,
                 "messages": h.messages,
-            })))
+            }))
+            .into_response())
         }
         _ => Err(ApiError::bad_request(
             "format",

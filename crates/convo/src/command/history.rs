@@ -61,7 +61,13 @@ pub async fn run(ctx: &Ctx, args: Args) -> Result<()> {
                     ""
                 }
             );
-            (h.messages, header)
+            // The readable form walks JSON shapes shared with the Anthropic format.
+            let messages = h
+                .messages
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<serde_json::Result<Vec<Value>>>()?;
+            (messages, header)
         }
         Format::Anthropic => {
             let h = convo
