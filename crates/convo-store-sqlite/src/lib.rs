@@ -72,6 +72,9 @@ pub struct SqliteStore {
 }
 
 /// Maps a rusqlite error to convo's storage error.
+/// How often the writer indexes pending messages for search.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
     Error::storage(e)
 }
@@ -134,7 +137,15 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            writer: writer::Writer::start(conn),
+            writer: writer::Writer::start(
+                conn,
+                writer::Upkeep {
+                    every: INDEX_EVERY,
+                    pass: search::index_some,
+                    drain: search::index_all,
+                    waiting: search::has_pending,
+                },
+            ),
             readers: readers::Readers::new(readers),
             closed: AtomicBool::new(false),
         })
@@ -277,6 +288,10 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, user: &UserId, query: &SearchQuery) -> Result<Vec<SearchHit>> {
+        // Messages acknowledged before this search may still wait for the index.
+        if self.read(search::has_pending).await? {
+            self.write(search::index_all).await?;
+        }
         let (user, query) = (user.clone(), query.clone());
         self.read(move |c| search::search(c, &user, &query)).await
     }

@@ -120,6 +120,27 @@ CREATE TABLE api_keys (
     revoked_at INTEGER
 ) WITHOUT ROWID;
 "#,
+    // 2: messages reach the full-text index in batches. An append only notes the
+    // message in `items_fts_pending`; the writer indexes what is pending every few
+    // hundred milliseconds inside a group commit, and a search first indexes whatever
+    // is still pending, so a search always sees every acknowledged message. One FTS5
+    // segment per batch instead of one per commit (and the merges those cause) was
+    // most of the pages written per append.
+    r#"
+CREATE TABLE items_fts_pending (pk INTEGER PRIMARY KEY);
+DROP TRIGGER items_fts_insert;
+CREATE TRIGGER items_fts_insert AFTER INSERT ON items WHEN new.kind = 'message' BEGIN
+    INSERT INTO items_fts_pending(pk) VALUES (new.pk);
+END;
+DROP TRIGGER items_fts_delete;
+-- A message still pending was never indexed: it only leaves the queue.
+CREATE TRIGGER items_fts_delete AFTER DELETE ON items WHEN old.kind = 'message' BEGIN
+    INSERT INTO items_fts(items_fts, rowid, text, search_tag)
+        SELECT 'delete', old.pk, old.text, old.search_tag
+        WHERE NOT EXISTS (SELECT 1 FROM items_fts_pending WHERE pk = old.pk);
+    DELETE FROM items_fts_pending WHERE pk = old.pk;
+END;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -154,4 +175,53 @@ pub fn migrate(conn: &mut Connection) -> Result<i64> {
         tracing::info!(version = i + 1, "migrated the SQLite schema");
     }
     Ok(LATEST)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    fn matches(conn: &Connection, word: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
+            [word],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn version_one_databases_keep_their_index_through_version_two() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
+                 VALUES ('conv_a', 'alice', 'Helper', 1, 1);
+             INSERT INTO items (id, conversation_pk, kind, role, text, created_at) \
+                 VALUES ('msg_old', 1, 'message', 'user', 'old words', 1);",
+        )
+        .unwrap();
+        assert_eq!(matches(&conn, "old"), 1, "version 1 indexes at once");
+
+        assert_eq!(super::migrate(&mut conn).unwrap(), super::LATEST);
+        conn.execute(
+            "INSERT INTO items (id, conversation_pk, kind, role, text, created_at) \
+             VALUES ('msg_new', 1, 'message', 'user', 'new words', 2)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(matches(&conn, "new"), 0, "version 2 queues it");
+        assert!(!crate::search::index_all(&conn).unwrap());
+        assert_eq!(matches(&conn, "new"), 1);
+        // The message indexed under version 1 leaves the index when deleted.
+        conn.execute("DELETE FROM items WHERE id = 'msg_old'", [])
+            .unwrap();
+        assert_eq!(matches(&conn, "old"), 0);
+        conn.execute(
+            "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .unwrap();
+    }
 }

@@ -16,6 +16,56 @@ pub fn tag(user: &str) -> String {
     format!("u{h:016x}")
 }
 
+/// Most pending messages one periodic pass indexes: bounds the time the pass adds to
+/// a group commit.
+pub const INDEX_BATCH: i64 = 4096;
+
+/// Whether messages wait to be indexed.
+pub fn has_pending(conn: &Connection) -> Result<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM items_fts_pending)")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_err)
+}
+
+/// Indexes the oldest `limit` pending messages (all with `None`); returns whether
+/// some are still pending.
+pub fn index_pending(conn: &Connection, limit: Option<i64>) -> Result<bool> {
+    let upto: Option<i64> = conn
+        .prepare_cached(
+            "SELECT max(pk) FROM (SELECT pk FROM items_fts_pending ORDER BY pk LIMIT ?1)",
+        )
+        .map_err(sql_err)?
+        .query_row([limit.unwrap_or(-1)], |r| r.get(0))
+        .map_err(sql_err)?;
+    let Some(upto) = upto else {
+        return Ok(false);
+    };
+    conn.prepare_cached(
+        "INSERT INTO items_fts(rowid, text, search_tag) \
+         SELECT i.pk, i.text, i.search_tag FROM items_fts_pending p JOIN items i ON i.pk = p.pk \
+         WHERE p.pk <= ?1 ORDER BY p.pk",
+    )
+    .map_err(sql_err)?
+    .execute([upto])
+    .map_err(sql_err)?;
+    conn.prepare_cached("DELETE FROM items_fts_pending WHERE pk <= ?1")
+        .map_err(sql_err)?
+        .execute([upto])
+        .map_err(sql_err)?;
+    has_pending(conn)
+}
+
+/// The writer's periodic pass: a bounded batch of pending messages.
+pub fn index_some(conn: &Connection) -> Result<bool> {
+    index_pending(conn, Some(INDEX_BATCH))
+}
+
+/// Everything pending, before the writer closes.
+pub fn index_all(conn: &Connection) -> Result<bool> {
+    index_pending(conn, None)
+}
+
 /// Turns plain words into an FTS5 query that matches all of them, so no user input
 /// is ever read as FTS5 syntax.
 fn fts_query(text: &str) -> Option<String> {

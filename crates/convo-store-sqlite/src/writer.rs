@@ -7,12 +7,78 @@ use convo_core::{Error, Result};
 use rusqlite::Connection;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::sql_err;
 
 /// Most writes committed together.
 const MAX_GROUP: usize = 512;
+
+/// Work the writer does on its own, inside the group commits of ordinary writes so
+/// it costs no extra fsync: a bounded pass every `every`, repeated at the next group
+/// while it reports more to do, and a full drain before the writer closes.
+pub struct Upkeep {
+    /// How often a pass runs while writes arrive.
+    pub every: Duration,
+    /// One bounded pass; returns whether work remains.
+    pub pass: fn(&Connection) -> Result<bool>,
+    /// All remaining work.
+    pub drain: fn(&Connection) -> Result<bool>,
+    /// Whether any work waits (checked before draining, so a writer that wrote
+    /// nothing never takes the write lock to close).
+    pub waiting: fn(&Connection) -> Result<bool>,
+}
+
+/// When upkeep runs next.
+struct UpkeepState {
+    upkeep: Upkeep,
+    due: Instant,
+}
+
+impl UpkeepState {
+    /// Runs a pass inside the open transaction if one is due; a failing pass is
+    /// rolled back alone and retried after `every`.
+    fn maybe_run(&mut self, conn: &Connection) {
+        if Instant::now() < self.due {
+            return;
+        }
+        let outcome = run_cached(conn, "SAVEPOINT upkeep")
+            .map_err(sql_err)
+            .and_then(|()| (self.upkeep.pass)(conn));
+        let more = match outcome {
+            Ok(more) => run_cached(conn, "RELEASE upkeep").is_ok() && more,
+            Err(e) => {
+                tracing::warn!(error = %e, "writer upkeep failed; retrying later");
+                let _ = run_cached(conn, "ROLLBACK TO upkeep")
+                    .and_then(|()| run_cached(conn, "RELEASE upkeep"));
+                false
+            }
+        };
+        self.due = if more {
+            Instant::now()
+        } else {
+            Instant::now() + self.upkeep.every
+        };
+    }
+
+    /// Finishes the work in a transaction of its own.
+    fn drain(&self, conn: &Connection) {
+        if !(self.upkeep.waiting)(conn).unwrap_or(true) {
+            return;
+        }
+        let outcome = begin(conn)
+            .map_err(|e| Error::Storage(e.into()))
+            .and_then(|()| {
+                (self.upkeep.drain)(conn)?;
+                run_cached(conn, "COMMIT").map_err(sql_err)
+            });
+        if let Err(e) = outcome {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::warn!(error = %e, "writer upkeep before close failed");
+        }
+    }
+}
 
 trait WriteOp: Send {
     /// Runs inside the group's transaction, in a savepoint of its own when `isolate`.
@@ -85,12 +151,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread over `conn`.
-    pub fn start(conn: Connection) -> Writer {
+    /// Starts the writer thread over `conn`. Upkeep is due at once, so work left by
+    /// an earlier process is picked up with the first writes.
+    pub fn start(conn: Connection, upkeep: Upkeep) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>();
+        let upkeep = UpkeepState {
+            upkeep,
+            due: Instant::now(),
+        };
         let thread = std::thread::Builder::new()
             .name("convo-sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, upkeep))
             .expect("spawn the writer thread");
         Writer {
             tx,
@@ -136,7 +207,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Msg>, mut upkeep: UpkeepState) {
     let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
@@ -153,7 +224,7 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
             }
         }
         if !group.is_empty() {
-            commit_group(&conn, &mut group);
+            commit_group(&conn, &mut group, &mut upkeep);
         }
     }
     // Anything sent after Close still gets an answer.
@@ -166,8 +237,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Msg>) {
         }
     }
     if !group.is_empty() {
-        commit_group(&conn, &mut group);
+        commit_group(&conn, &mut group, &mut upkeep);
     }
+    upkeep.drain(&conn);
     let _ = conn.execute_batch("PRAGMA optimize");
     drop(conn);
     if let Some(done) = closing {
@@ -181,7 +253,7 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
+fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>, upkeep: &mut UpkeepState) {
     // A write alone in its group needs no savepoint: if it fails, the whole
     // transaction is rolled back instead.
     let alone = group.len() == 1;
@@ -193,6 +265,7 @@ fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>) {
         if alone && group[0].failed() {
             return run_cached(conn, "ROLLBACK").map_err(|e| e.to_string());
         }
+        upkeep.maybe_run(conn);
         run_cached(conn, "COMMIT").map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             e.to_string()

@@ -95,3 +95,119 @@ async fn group_commit_under_many_writers_keeps_the_file_intact() {
         .unwrap();
     assert_eq!(n, 64 * 20);
 }
+
+fn fts_matches(conn: &rusqlite::Connection, word: &str) -> i64 {
+    conn.query_row(
+        "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
+        [format!("text : \"{word}\"")],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn fts_intact(conn: &rusqlite::Connection) {
+    conn.execute(
+        "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
+        [],
+    )
+    .expect("the search index matches the items");
+}
+
+#[tokio::test]
+async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let id = m.conversation_id();
+    m.add_message("alice", &id, Role::User, "first words", None)
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    // What a kill -9 between an append and the next indexing pass leaves: a committed
+    // message still waiting in the queue.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO items (id, conversation_pk, kind, role, text, search_tag, created_at) \
+         SELECT 'msg_crashed', conversation_pk, 'message', 'user', 'zebra crossing', search_tag, 1 \
+         FROM items LIMIT 1",
+        [],
+    )
+    .unwrap();
+    assert_eq!(fts_matches(&conn, "zebra"), 0, "still waiting");
+    drop(conn);
+
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let hits = m.search("alice", "zebra", None, 10).await.unwrap();
+    assert_eq!(hits.len(), 1, "a search indexes what waits before it reads");
+    assert_eq!(hits[0].item_id, "msg_crashed");
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let waiting: i64 = conn
+        .query_row("SELECT count(*) FROM items_fts_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(waiting, 0);
+    assert_eq!(fts_matches(&conn, "zebra"), 1);
+    fts_intact(&conn);
+}
+
+#[tokio::test]
+async fn deleting_waiting_and_indexed_messages_keeps_the_index_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let indexed = m.generate_new_conversation_id();
+    m.add_message("alice", &indexed, Role::User, "apple pie", None)
+        .await
+        .unwrap();
+    // The search indexes "apple"; "banana" is appended after it and still waits.
+    assert_eq!(m.search("alice", "apple", None, 10).await.unwrap().len(), 1);
+    let waiting = m.generate_new_conversation_id();
+    m.add_message("alice", &waiting, Role::User, "banana split", None)
+        .await
+        .unwrap();
+    m.delete_conversation("alice", &indexed).await.unwrap();
+    m.delete_conversation("alice", &waiting).await.unwrap();
+    assert!(
+        m.search("alice", "apple", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        m.search("alice", "banana", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Row ids are reused after deletes: a new message must be indexed, not skipped.
+    let again = m.generate_new_conversation_id();
+    m.add_message("alice", &again, Role::User, "cherry tart", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        m.search("alice", "cherry", None, 10).await.unwrap().len(),
+        1
+    );
+    store.close().await.unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(
+        fts_matches(&conn, "apple") + fts_matches(&conn, "banana"),
+        0
+    );
+    fts_intact(&conn);
+}
