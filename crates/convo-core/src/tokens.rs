@@ -51,12 +51,10 @@ fn pieces(text: &str, mut f: impl FnMut(&str)) {
         if end < text.len()
             && !piece.ends_with(['\r', '\n'])
             && piece.chars().all(char::is_whitespace)
+            && let Some((last, _)) = piece.char_indices().next_back()
+            && last > 0
         {
-            if let Some((last, _)) = piece.char_indices().next_back()
-                && last > 0
-            {
-                end = start + last;
-            }
+            end = start + last;
         }
         if start > at {
             f(&text[at..start]);
