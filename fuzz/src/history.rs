@@ -27,7 +27,9 @@ pub fn check(data: &[u8]) {
         },
     ] {
         let h = render_chat(&items, options);
-        check_tool_pairs(&h.messages);
+        // Checked on the JSON the API receives.
+        let wire = serde_json::to_value(&h.messages).unwrap();
+        check_tool_pairs(wire.as_array().unwrap());
         if options.max_tokens.is_none() {
             assert!(!h.truncated, "truncated without a budget");
         }
