@@ -15,12 +15,6 @@ use convo::{exchange, scout};
 
 use std::process::ExitCode;
 
-/// mimalloc instead of glibc's allocator: a server request allocates many small,
-/// short-lived buffers (headers, JSON, items) across threads, and glibc's malloc
-/// and free were about a tenth of the server's CPU under load.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::Parser;
 
 use crate::cli::Cli;
