@@ -5,7 +5,7 @@
 
 use convo_core::{Error, Result};
 use rusqlite::Connection;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -165,7 +165,14 @@ pub struct Writer {
     thread: Mutex<Option<JoinHandle<()>>>,
     core: SharedCore,
     in_flight: AtomicUsize,
+    /// When a write last arrived while another was in flight (µs since `epoch`).
+    contended_at: AtomicU64,
+    epoch: Instant,
 }
+
+/// Writes commit on their callers' threads only after this long without concurrent
+/// writes: under concurrency, group commits on the writer thread are cheaper.
+const QUIET_BEFORE_INLINE: Duration = Duration::from_millis(20);
 
 /// Counts a write in flight for as long as it lives.
 struct InFlight<'a>(&'a AtomicUsize);
@@ -206,16 +213,18 @@ impl Writer {
             thread: Mutex::new(Some(thread)),
             core,
             in_flight: AtomicUsize::new(0),
+            contended_at: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 
     /// Runs `f` in the next group transaction and waits for the commit.
     ///
-    /// A write that is the only one in flight commits on the caller's thread
-    /// (`block_in_place`) instead of the writer thread: handing it over and back costs
-    /// two thread wake-ups, ~30 µs each on a virtual machine, which is as much as the
-    /// write itself when fsync is fast. Concurrent writes queue to the writer thread
-    /// and share its group commits as before.
+    /// A write that is the only one in flight, with no concurrent writes lately,
+    /// commits on the caller's thread (`block_in_place`) instead of the writer thread:
+    /// handing it over and back costs two thread wake-ups, ~30 µs each on a virtual
+    /// machine, which is as much as the write itself when fsync is fast. Concurrent
+    /// writes queue to the writer thread and share its group commits.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -227,9 +236,15 @@ impl Writer {
             result: None,
             reply,
         });
+        let now = self.epoch.elapsed().as_micros() as u64;
         let alone = self.in_flight.fetch_add(1, Ordering::AcqRel) == 0;
         let _in_flight = InFlight(&self.in_flight);
-        let op = if alone && may_block_here() {
+        if !alone {
+            self.contended_at.store(now, Ordering::Relaxed);
+        }
+        let quiet = now.saturating_sub(self.contended_at.load(Ordering::Relaxed))
+            > QUIET_BEFORE_INLINE.as_micros() as u64;
+        let op = if alone && quiet && may_block_here() {
             match self.core.try_lock() {
                 Ok(mut guard) if guard.is_some() => {
                     let core = guard.as_mut().expect("checked");
