@@ -76,6 +76,19 @@ pub fn insert_all(
     new_items: Vec<PreparedItem>,
     raw: bool,
 ) -> Result<Vec<Item>> {
+    insert_all_known(conn, user, pk, conversation_id, new_items, raw, None)
+}
+
+/// [`insert_all`], with the conversation's [`Recency`] when the caller already read it.
+fn insert_all_known(
+    conn: &Connection,
+    user: &str,
+    pk: i64,
+    conversation_id: &str,
+    new_items: Vec<PreparedItem>,
+    raw: bool,
+    recency: Option<Recency>,
+) -> Result<Vec<Item>> {
     let mut out = Vec::with_capacity(new_items.len());
     let mut newest = i64::MIN;
     let tag = crate::search::tag(user);
@@ -188,7 +201,7 @@ pub fn insert_all(
         });
     }
     if !raw && !out.is_empty() {
-        touch(conn, pk, newest)?;
+        touch(conn, pk, newest, recency)?;
     }
     Ok(out)
 }
@@ -199,15 +212,23 @@ pub fn insert_all(
 /// calls, outputs, reply) usually arrive within a second to the user's front
 /// conversation, and rewriting the row and its two listing-index entries for each of
 /// them was the largest cost of an append beyond the item's own row.
-fn touch(conn: &Connection, pk: i64, at: i64) -> Result<()> {
-    let (updated_at, front): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
-             ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) FROM conversations c WHERE c.pk = ?1",
-        )
-        .map_err(sql_err)?
-        .query_row([pk], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_err)?;
+fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<()> {
+    let Recency { updated_at, front } = match known {
+        Some(r) => r,
+        None => conn
+            .prepare_cached(
+                "SELECT c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
+                 ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) FROM conversations c WHERE c.pk = ?1",
+            )
+            .map_err(sql_err)?
+            .query_row([pk], |r| {
+                Ok(Recency {
+                    updated_at: r.get(0)?,
+                    front: r.get(1)?,
+                })
+            })
+            .map_err(sql_err)?,
+    };
     let moves = at > updated_at && (front != pk || at / 1000 > updated_at / 1000);
     if moves {
         conn.prepare_cached("UPDATE conversations SET updated_at = ?1 WHERE pk = ?2")
@@ -216,6 +237,36 @@ fn touch(conn: &Connection, pk: i64, at: i64) -> Result<()> {
             .map_err(sql_err)?;
     }
     Ok(())
+}
+
+/// A conversation's `updated_at` and its user's most recently active conversation.
+#[derive(Clone, Copy)]
+struct Recency {
+    updated_at: i64,
+    front: i64,
+}
+
+/// The user's conversation `id` with its [`Recency`], in one statement (an append's
+/// only read before its insert).
+fn conversation_for_append(conn: &Connection, user: &UserId, id: &str) -> Result<(i64, Recency)> {
+    conn.prepare_cached(
+        "SELECT c.pk, c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
+         ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) \
+         FROM conversations c WHERE c.id = ?1 AND c.user_id = ?2",
+    )
+    .map_err(sql_err)?
+    .query_row((id, user.as_str()), |r| {
+        Ok((
+            r.get(0)?,
+            Recency {
+                updated_at: r.get(1)?,
+                front: r.get(2)?,
+            },
+        ))
+    })
+    .optional()
+    .map_err(sql_err)?
+    .ok_or_else(|| Error::ConversationNotFound(id.to_string()))
 }
 
 /// Appends to the user's conversation (creating it first when `create` is given and it
@@ -227,12 +278,12 @@ pub fn append(
     new_items: Vec<PreparedItem>,
     create: Option<convo_core::PreparedConversation>,
 ) -> Result<Vec<Item>> {
-    let pk = match rows::conversation_pk(conn, user, conversation_id) {
-        Ok(pk) => pk,
+    let (pk, recency) = match conversation_for_append(conn, user, conversation_id) {
+        Ok((pk, recency)) => (pk, Some(recency)),
         Err(Error::ConversationNotFound(_)) if create.is_some() => {
             let c = create.expect("checked");
             match crate::conversations::insert(conn, &c) {
-                Ok(pk) => pk,
+                Ok(pk) => (pk, None),
                 // The id belongs to another user: not found, as for any other access.
                 Err(Error::ConversationExists(id)) => return Err(Error::ConversationNotFound(id)),
                 Err(e) => return Err(e),
@@ -240,7 +291,15 @@ pub fn append(
         }
         Err(e) => return Err(e),
     };
-    insert_all(conn, user.as_str(), pk, conversation_id, new_items, false)
+    insert_all_known(
+        conn,
+        user.as_str(),
+        pk,
+        conversation_id,
+        new_items,
+        false,
+        recency,
+    )
 }
 
 /// One page of items.
