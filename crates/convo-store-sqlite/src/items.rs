@@ -206,6 +206,14 @@ fn insert_all_known(
     Ok(out)
 }
 
+/// SQL for the most recently active conversation of `c`'s user (one index seek).
+macro_rules! front_of_user {
+    () => {
+        "(SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
+         ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1)"
+    };
+}
+
 /// Moves the conversation's `updated_at` to `at` after an append, unless nothing a
 /// reader sees would change: the conversation is already its user's most recently
 /// active one and `updated_at` already shows this second. A turn's items (message,
@@ -216,10 +224,11 @@ fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<
     let Recency { updated_at, front } = match known {
         Some(r) => r,
         None => conn
-            .prepare_cached(
-                "SELECT c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
-                 ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) FROM conversations c WHERE c.pk = ?1",
-            )
+            .prepare_cached(concat!(
+                "SELECT c.updated_at, ",
+                front_of_user!(),
+                " FROM conversations c WHERE c.pk = ?1"
+            ))
             .map_err(sql_err)?
             .query_row([pk], |r| {
                 Ok(Recency {
@@ -249,11 +258,11 @@ struct Recency {
 /// The user's conversation `id` with its [`Recency`], in one statement (an append's
 /// only read before its insert).
 fn conversation_for_append(conn: &Connection, user: &UserId, id: &str) -> Result<(i64, Recency)> {
-    conn.prepare_cached(
-        "SELECT c.pk, c.updated_at, (SELECT f.pk FROM conversations f WHERE f.user_id = c.user_id \
-         ORDER BY f.updated_at DESC, f.pk DESC LIMIT 1) \
-         FROM conversations c WHERE c.id = ?1 AND c.user_id = ?2",
-    )
+    conn.prepare_cached(concat!(
+        "SELECT c.pk, c.updated_at, ",
+        front_of_user!(),
+        " FROM conversations c WHERE c.id = ?1 AND c.user_id = ?2"
+    ))
     .map_err(sql_err)?
     .query_row((id, user.as_str()), |r| {
         Ok((

@@ -85,11 +85,7 @@ async fn group_commit_under_many_writers_keeps_the_file_intact() {
         .unwrap();
     assert_eq!(ok, "ok");
     // FTS5's own check that the index matches the items table.
-    conn.execute(
-        "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
-        [],
-    )
-    .expect("the search index matches the items");
+    fts_intact(&conn);
     let n: i64 = conn
         .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
         .unwrap();
@@ -105,6 +101,17 @@ fn fts_matches(conn: &rusqlite::Connection, word: &str) -> i64 {
     .unwrap()
 }
 
+/// The store at `path` and a manager for alice over it.
+async fn open_for_alice(path: &std::path::Path) -> (Arc<SqliteStore>, ConversationManager) {
+    let store = Arc::new(
+        SqliteStore::open(path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    (store, m)
+}
+
 fn fts_intact(conn: &rusqlite::Connection) {
     conn.execute(
         "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
@@ -117,12 +124,7 @@ fn fts_intact(conn: &rusqlite::Connection) {
 async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("convo.db");
-    let store = Arc::new(
-        SqliteStore::open(&path, SqliteOptions::default())
-            .await
-            .unwrap(),
-    );
-    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let (store, m) = open_for_alice(&path).await;
     let id = m.conversation_id();
     m.add_message("alice", &id, Role::User, "first words", None)
         .await
@@ -141,12 +143,7 @@ async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
     assert_eq!(fts_matches(&conn, "zebra"), 0, "still waiting");
     drop(conn);
 
-    let store = Arc::new(
-        SqliteStore::open(&path, SqliteOptions::default())
-            .await
-            .unwrap(),
-    );
-    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let (store, m) = open_for_alice(&path).await;
     let hits = m.search("alice", "zebra", None, 10).await.unwrap();
     assert_eq!(hits.len(), 1, "a search indexes what waits before it reads");
     assert_eq!(hits[0].item_id, "msg_crashed");
@@ -164,12 +161,7 @@ async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
 async fn deleting_waiting_and_indexed_messages_keeps_the_index_exact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("convo.db");
-    let store = Arc::new(
-        SqliteStore::open(&path, SqliteOptions::default())
-            .await
-            .unwrap(),
-    );
-    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let (store, m) = open_for_alice(&path).await;
     let indexed = m.generate_new_conversation_id();
     m.add_message("alice", &indexed, Role::User, "apple pie", None)
         .await
