@@ -173,10 +173,12 @@ impl SqliteStore {
         self.readers.read(f).await
     }
 
+    /// Runs `f` in the writer's next group commit. `f` may run more than once: a group
+    /// is replayed when another write in it fails after changing rows.
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnMut(&Connection) -> Result<T> + Send + 'static,
     {
         self.check_open()?;
         self.writer.write(f).await
@@ -190,7 +192,7 @@ impl Store for SqliteStore {
         conversation: PreparedConversation,
         items: Vec<PreparedItem>,
     ) -> Result<(Conversation, Vec<Item>)> {
-        self.write(move |c| conversations::create(c, &conversation, items))
+        self.write(move |c| conversations::create(c, &conversation, items.clone()))
             .await
     }
 
@@ -217,7 +219,7 @@ impl Store for SqliteStore {
         patch: ConversationPatch,
     ) -> Result<Conversation> {
         let (user, id) = (user.clone(), id.to_string());
-        self.write(move |c| conversations::update(c, &user, &id, patch))
+        self.write(move |c| conversations::update(c, &user, &id, patch.clone()))
             .await
     }
 
@@ -237,7 +239,7 @@ impl Store for SqliteStore {
         items: Vec<PreparedItem>,
         replace: bool,
     ) -> Result<Option<bool>> {
-        self.write(move |c| conversations::import(c, &conversation, items, replace))
+        self.write(move |c| conversations::import(c, &conversation, items.clone(), replace))
             .await
     }
 
@@ -249,7 +251,7 @@ impl Store for SqliteStore {
         create: Option<PreparedConversation>,
     ) -> Result<Vec<Item>> {
         let (user, id) = (user.clone(), conversation_id.to_string());
-        self.write(move |c| items::append(c, &user, &id, new_items, create))
+        self.write(move |c| items::append(c, &user, &id, new_items.clone(), create.clone()))
             .await
     }
 
@@ -308,7 +310,7 @@ impl Store for SqliteStore {
         source: ChangeSource,
     ) -> Result<Vec<AuditEntry>> {
         let user = user.clone();
-        self.write(move |c| profiles::apply(c, &user, ops, &source))
+        self.write(move |c| profiles::apply(c, &user, ops.clone(), &source))
             .await
     }
 
@@ -348,7 +350,7 @@ impl Store for SqliteStore {
 
     async fn finish_job(&self, job_id: &str, worker: &str, outcome: JobOutcome) -> Result<bool> {
         let (job, worker) = (job_id.to_string(), worker.to_string());
-        self.write(move |c| jobs::finish(c, &job, &worker, outcome))
+        self.write(move |c| jobs::finish(c, &job, &worker, outcome.clone()))
             .await
     }
 
@@ -381,7 +383,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_api_key(&self, key: ApiKey) -> Result<ApiKey> {
-        self.write(move |c| users::create_key(c, &key).map(|_| key))
+        self.write(move |c| users::create_key(c, &key).map(|_| key.clone()))
             .await
     }
 
