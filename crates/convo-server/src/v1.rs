@@ -2,15 +2,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use convo_core::{
     ConversationPatch, ItemQuery, Limits, NewConversation, NewItem, Order, PersonaName,
-    PreparedItem, Timestamp, prepare,
+    PreparedItem, Timestamp, UserId, prepare,
 };
 use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{JsonBody, QueryParams, missing};
+use crate::extract::{ItemsBody, JsonBody, QueryParams, missing};
 use crate::openapi as doc;
 use crate::state::Shared;
 use crate::wire;
@@ -121,9 +122,13 @@ pub(crate) async fn create_items(
     caller: Caller,
     Path(id): Path<String>,
     _query: QueryParams,
-    body: JsonBody,
-) -> ApiResult<Json<Value>> {
+    body: ItemsBody,
+) -> ApiResult<Response> {
     let user = caller.user()?;
+    let body = match body {
+        ItemsBody::Items(items) => return append(&st, user, &id, items).await,
+        ItemsBody::Json(body) => body,
+    };
     let items = match body.get("items") {
         None => return Err(missing("items")),
         Some(Value::Array(a)) if a.is_empty() => {
@@ -134,13 +139,19 @@ pub(crate) async fn create_items(
         }
         v => wire::parse_items(v)?,
     };
+    append(&st, user, &id, items).await
+}
+
+/// Prepares and appends parsed items; answers them as a list.
+async fn append(st: &Shared, user: &UserId, id: &str, items: Vec<NewItem>) -> ApiResult<Response> {
     let prepared = prepare_items(items, st.config.manager.limits, Timestamp::now()).await?;
     // No implicit creation here: an unknown conversation is a 404.
-    let stored = st.store.append_items(user, &id, prepared, None).await?;
-    Ok(Json(wire::item_list(
-        stored.iter().map(wire::item).collect(),
-        false,
-    )))
+    let stored = st.store.append_items(user, id, prepared, None).await?;
+    Ok(Json(wire::ItemPage {
+        items: &stored,
+        has_more: false,
+    })
+    .into_response())
 }
 
 /// Above this many bytes of content, items are prepared on the blocking pool.
@@ -203,13 +214,14 @@ pub(crate) async fn list_items(
     caller: Caller,
     Path(id): Path<String>,
     q: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let query = item_query(&q, 100)?;
     let page = st.store.list_items(caller.user()?, &id, &query).await?;
-    Ok(Json(wire::item_list(
-        page.data.iter().map(wire::item).collect(),
-        page.has_more,
-    )))
+    Ok(Json(wire::ItemPage {
+        items: &page.data,
+        has_more: page.has_more,
+    })
+    .into_response())
 }
 
 /// Retrieve one item of a conversation.

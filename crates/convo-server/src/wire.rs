@@ -5,6 +5,7 @@
 //! lives on the extension endpoints.
 
 use convo_core::{Content, Conversation, Item, ItemBody, NewItem, Role};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -40,6 +41,138 @@ pub(crate) fn item_list(data: Vec<Value>, has_more: bool) -> Value {
         "last_id": last,
         "has_more": has_more,
     })
+}
+
+/// A page of items as [`item_list`] shapes it, serialized straight from the stored
+/// items: every append answers one, and building a `Value` tree first cost more
+/// allocations than the rest of the answer.
+pub(crate) struct ItemPage<'a> {
+    pub items: &'a [Item],
+    pub has_more: bool,
+}
+
+impl Serialize for ItemPage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("object", "list")?;
+        m.serialize_entry("data", &Seq(self.items, WireItem))?;
+        m.serialize_entry("first_id", &self.items.first().map(|i| i.id.as_str()))?;
+        m.serialize_entry("last_id", &self.items.last().map(|i| i.id.as_str()))?;
+        m.serialize_entry("has_more", &self.has_more)?;
+        m.end()
+    }
+}
+
+/// A slice serialized element by element through a wrapper.
+struct Seq<'a, T, W>(&'a [T], fn(&'a T) -> W);
+
+impl<'a, T, W: Serialize> Serialize for Seq<'a, T, W> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for x in self.0 {
+            seq.serialize_element(&(self.1)(x))?;
+        }
+        seq.end()
+    }
+}
+
+/// One item as [`item`] shapes it, without the `Value` tree.
+pub(crate) struct WireItem<'a>(pub &'a Item);
+
+impl Serialize for WireItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let i = self.0;
+        let mut m = s.serialize_map(None)?;
+        match &i.body {
+            ItemBody::Message { role, content } => {
+                m.serialize_entry("type", "message")?;
+                m.serialize_entry("id", &i.id)?;
+                m.serialize_entry("status", "completed")?;
+                m.serialize_entry("role", role.as_str())?;
+                m.serialize_entry("content", &MessageParts(*role, content))?;
+            }
+            ItemBody::FunctionCall {
+                call_id,
+                name,
+                arguments,
+                ..
+            } => {
+                m.serialize_entry("type", "function_call")?;
+                m.serialize_entry("id", &i.id)?;
+                m.serialize_entry("status", "completed")?;
+                m.serialize_entry("call_id", call_id)?;
+                m.serialize_entry("name", name)?;
+                m.serialize_entry("arguments", arguments)?;
+            }
+            ItemBody::FunctionCallOutput { call_id, output } => {
+                m.serialize_entry("type", "function_call_output")?;
+                m.serialize_entry("id", &i.id)?;
+                m.serialize_entry("status", "completed")?;
+                m.serialize_entry("call_id", call_id)?;
+                match output {
+                    Content::Text(t) => m.serialize_entry("output", t)?,
+                    Content::Parts(p) => m.serialize_entry("output", p)?,
+                }
+            }
+        }
+        m.end()
+    }
+}
+
+/// [`message_parts`] without the `Value` tree.
+struct MessageParts<'a>(Role, &'a Content);
+
+impl Serialize for MessageParts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text_part = |kind: &str, t: &str, annotations: bool, s: S| {
+            let mut seq = s.serialize_seq(Some(1))?;
+            seq.serialize_element(&TextPart(kind, t, annotations))?;
+            seq.end()
+        };
+        match self.1 {
+            Content::Text(t) if self.0 == Role::Assistant => text_part("output_text", t, true, s),
+            Content::Text(t) => text_part("input_text", t, false, s),
+            Content::Parts(parts) => Seq(parts, AnnotatedPart).serialize(s),
+        }
+    }
+}
+
+/// `{"type", "text"}` and, when asked, `"annotations": []`.
+struct TextPart<'a>(&'a str, &'a str, bool);
+
+impl Serialize for TextPart<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", self.0)?;
+        m.serialize_entry("text", self.1)?;
+        if self.2 {
+            m.serialize_entry("annotations", &[(); 0])?;
+        }
+        m.end()
+    }
+}
+
+/// A stored part, with `"annotations": []` appended to an `output_text` part
+/// without them (as [`add_annotations`] does).
+struct AnnotatedPart<'a>(&'a Value);
+
+impl Serialize for AnnotatedPart<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(o)
+                if o.get("type").and_then(Value::as_str) == Some("output_text")
+                    && !o.contains_key("annotations") =>
+            {
+                let mut m = s.serialize_map(Some(o.len() + 1))?;
+                for (k, v) in o {
+                    m.serialize_entry(k, v)?;
+                }
+                m.serialize_entry("annotations", &[(); 0])?;
+                m.end()
+            }
+            v => v.serialize(s),
+        }
+    }
 }
 
 /// An item exactly as OpenAI returns it.
@@ -127,6 +260,55 @@ pub(crate) fn parse_items(v: Option<&Value>) -> ApiResult<Vec<NewItem>> {
         .iter()
         .enumerate()
         .map(|(i, v)| parse_item(i, v))
+        .collect()
+}
+
+/// A create-items body of the common shape, `{"items": [{"type": "message",
+/// "role": ..., "content": "text"}, ...]}` with 1 to 20 valid items and no other
+/// fields, parsed without a `Value` tree; `None` for anything else (which
+/// [`parse_items`] then accepts or refuses with its exact error).
+pub(crate) fn plain_messages(body: &[u8]) -> Option<Vec<NewItem>> {
+    use std::borrow::Cow;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body<'a> {
+        #[serde(borrow)]
+        items: Vec<Message<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Message<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(borrow)]
+        role: Cow<'a, str>,
+        #[serde(borrow)]
+        content: Cow<'a, str>,
+    }
+
+    let body: Body = serde_json::from_slice(body).ok()?;
+    if body.items.is_empty() || body.items.len() > MAX_ITEMS_PER_CALL {
+        return None;
+    }
+    body.items
+        .into_iter()
+        .map(|m| {
+            if m.kind.as_deref().is_some_and(|k| k != "message") {
+                return None;
+            }
+            let role = match m.role.as_ref() {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                "system" => Role::System,
+                "developer" => Role::Developer,
+                _ => return None,
+            };
+            Some(NewItem::message(
+                role,
+                Content::Text(m.content.into_owned()),
+            ))
+        })
         .collect()
 }
 
@@ -308,6 +490,157 @@ fn message_content(i: usize, role: Role, parts: &[Value]) -> ApiResult<Vec<Value
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(id: &str, body: ItemBody) -> Item {
+        Item {
+            id: id.into(),
+            conversation_id: "conv_1".into(),
+            position: 1,
+            created_at: convo_core::Timestamp::now(),
+            tokens: 3,
+            body,
+        }
+    }
+
+    /// Every shape an item can answer in, with text that needs escaping.
+    fn every_shape() -> Vec<Item> {
+        let text = "line \"one\"\n\ttwo \u{1F600} </script> \\ end";
+        let mut items = Vec::new();
+        for role in [Role::User, Role::Assistant, Role::System, Role::Developer] {
+            items.push(stored(
+                "msg_t",
+                ItemBody::Message {
+                    role,
+                    content: Content::Text(text.into()),
+                },
+            ));
+        }
+        let parts = vec![
+            json!({"type": "output_text", "text": text}),
+            json!({"type": "output_text", "text": "b", "annotations": [{"type": "url_citation"}]}),
+            json!({"type": "refusal", "refusal": "no"}),
+            json!({"type": "input_image", "image_url": "https://x/y.png", "detail": "auto"}),
+            json!({"text": "untyped", "z": 1, "a": [1, 2.5, null, true]}),
+            json!("a bare string"),
+        ];
+        items.push(stored(
+            "msg_p",
+            ItemBody::Message {
+                role: Role::Assistant,
+                content: Content::Parts(parts.clone()),
+            },
+        ));
+        items.push(stored(
+            "fc_1",
+            ItemBody::FunctionCall {
+                call_id: "call_1".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into(),
+                message_id: Some("msg_p".into()),
+            },
+        ));
+        items.push(stored(
+            "fco_t",
+            ItemBody::FunctionCallOutput {
+                call_id: "call_1".into(),
+                output: Content::Text(text.into()),
+            },
+        ));
+        items.push(stored(
+            "fco_p",
+            ItemBody::FunctionCallOutput {
+                call_id: "call_1".into(),
+                output: Content::Parts(parts),
+            },
+        ));
+        items
+    }
+
+    /// What the `Value` path makes of a body (the handler's own steps).
+    fn value_path(body: &str) -> Option<Vec<NewItem>> {
+        let body = crate::extract::JsonBody::parse(body.as_bytes()).ok()?;
+        match body.get("items") {
+            Some(Value::Array(a)) if !a.is_empty() => {
+                parse_items(Some(&Value::Array(a.clone()))).ok()
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_only_what_the_value_path_takes_and_makes_the_same_items() {
+        let twenty = format!(
+            r#"{{"items": [{}]}}"#,
+            vec![r#"{"role": "user", "content": "x"}"#; 20].join(",")
+        );
+        let twenty_one = twenty.replacen('[', r#"[{"role": "user", "content": "x"},"#, 1);
+        let taken = [
+            r#"{"items": [{"type": "message", "role": "user", "content": "How warm is it?"}]}"#,
+            r#"{"items": [{"role": "assistant", "content": "esc \"q\" \n \u00e9 \ud83d\ude00"}]}"#,
+            r#"{"items": [{"type": null, "role": "system", "content": ""}, {"role": "developer", "content": "d"}]}"#,
+            r#" {"items":[{"content":"c","role":"user","type":"message"}]} "#,
+            twenty.as_str(),
+        ];
+        for body in taken {
+            let fast = plain_messages(body.as_bytes()).unwrap_or_else(|| panic!("{body}"));
+            assert_eq!(Some(fast), value_path(body), "{body}");
+        }
+        // Bodies the fast path leaves to the Value path: valid ones (extra fields,
+        // other item types, parts) and every kind of error.
+        let left = [
+            r#"{"items": [{"role": "user", "content": "x"}], "extra": 1}"#,
+            r#"{"items": [{"role": "user", "content": "x", "status": "completed"}]}"#,
+            r#"{"items": [{"role": "user", "content": [{"type": "input_text", "text": "x"}]}]}"#,
+            r#"{"items": [{"type": "function_call", "call_id": "c", "name": "f", "arguments": "{}"}]}"#,
+            r#"{"items": [{"role": "user", "content": "x", "role": "assistant"}]}"#,
+            r#"{"items": [{"role": "user", "content": "x"}], "items": []}"#,
+            r#"{"items": [{"role": "robot", "content": "x"}]}"#,
+            r#"{"items": [{"type": "mesage", "role": "user", "content": "x"}]}"#,
+            r#"{"items": [{"role": "user", "content": null}]}"#,
+            r#"{"items": [{"role": "user"}]}"#,
+            r#"{"items": [{"role": null, "content": "x"}]}"#,
+            r#"{"items": [{"role": "user", "content": 5}]}"#,
+            r#"{"items": []}"#,
+            r#"{"items": {}}"#,
+            r#"{"items": [{"role": "user", "content": "\ud800"}]}"#,
+            r#"{"items": [{"role": "user", "content": "x"}]} trailing"#,
+            r#"[{"role": "user", "content": "x"}]"#,
+            "",
+            twenty_one.as_str(),
+        ];
+        for body in left {
+            assert_eq!(plain_messages(body.as_bytes()), None, "{body}");
+        }
+        // Of those, the valid ones the Value path still takes.
+        for body in &left[..5] {
+            assert!(value_path(body).is_some(), "{body}");
+        }
+    }
+
+    #[test]
+    fn typed_answers_are_byte_for_byte_the_value_answers() {
+        let items = every_shape();
+        for it in &items {
+            assert_eq!(
+                serde_json::to_string(&WireItem(it)).unwrap(),
+                serde_json::to_string(&item(it)).unwrap(),
+                "{it:?}"
+            );
+        }
+        for n in [0, 1, items.len()] {
+            for has_more in [false, true] {
+                let page = ItemPage {
+                    items: &items[..n],
+                    has_more,
+                };
+                let values = item_list(items[..n].iter().map(item).collect(), has_more);
+                assert_eq!(
+                    serde_json::to_string(&page).unwrap(),
+                    serde_json::to_string(&values).unwrap()
+                );
+            }
+        }
+    }
 
     #[test]
     fn shorthand_and_roles() {
