@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Server CPU per request under wrk, for comparing builds of `convo` on a noisy machine
+# (throughput swings with the host; CPU time per request moves much less).
+#
+#   scripts/http-cpu.sh target/release/convo [other/convo ...]
+#
+# For each binary, three alternating rounds: a fresh database, 64 conversations of one
+# user, `wrk -t2 -c64 -d4s` of GET /noop, then of one-message appends round-robin over
+# the 64 conversations. Prints requests/s and the server's CPU µs per request (all of
+# its threads, from /proc). Needs wrk (`apt-get install wrk`), curl and python3.
+set -euo pipefail
+port=${PORT:-18765}
+dir=$(mktemp -d)
+trap 'pkill -f "127.0.0.1:$port" || true; rm -rf "$dir"' EXIT
+cat > "$dir/append.lua" <<LUA
+local convs = {}
+for line in io.lines("$dir/convs.txt") do convs[#convs + 1] = line end
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]}'
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/conversations/" .. convs[(n % #convs) + 1] .. "/items")
+end
+LUA
+measure() { # pid label wrk-args...
+  local pid=$1 label=$2; shift 2
+  local t0 t1 out reqs
+  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  out=$(wrk -t2 -c64 -d4s "$@")
+  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  reqs=$(awk '/requests in/{print $1}' <<<"$out")
+  awk -v l="$label" -v r="$reqs" -v c=$((t1 - t0)) -v rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")" \
+    'BEGIN {printf "  %-7s %9.0f req/s  %6.1f us CPU/request\n", l, rps, c * 10000 / r}'
+}
+for round in 1 2 3; do
+  for bin in "$@"; do
+    pkill -f "127.0.0.1:$port" || true
+    sleep 0.3
+    rm -f "$dir"/db.sqlite*
+    "$bin" --db "$dir/db.sqlite" -q serve --addr "127.0.0.1:$port" --no-work >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
+    for _ in $(seq 64); do
+      curl -s -X POST "localhost:$port/v1/conversations" -H 'content-type: application/json' -d '{}' |
+        python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
+    done >"$dir/convs.txt"
+    echo "round $round: $bin"
+    measure "$pid" no-op "http://127.0.0.1:$port/noop"
+    measure "$pid" append -s "$dir/append.lua" "http://127.0.0.1:$port"
+  done
+done
