@@ -125,16 +125,28 @@ async fn request_ids_are_set_and_propagated() {
 }
 
 #[tokio::test]
-async fn responses_are_gzipped_when_asked() {
+async fn large_responses_are_gzipped_when_asked_and_small_ones_are_not() {
     let s = Server::start().await;
-    let (id, _) = s.conversation_with(None, 20).await;
+    let (id, _) = s.conversation_with(None, 40).await;
     let r = s
-        .get(&format!("/v1/conversations/{id}/items"))
+        .get(&format!("/v1/conversations/{id}/items?limit=40"))
         .header("accept-encoding", "gzip")
         .send()
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.headers["content-encoding"], "gzip");
+    // A one-message append's answer (a few hundred bytes) is not worth a gzip stream.
+    let r = s
+        .post(
+            &format!("/v1/conversations/{id}/items"),
+            json!({"items": [{"role": "user", "content": "hi"}]}),
+        )
+        .header("accept-encoding", "gzip")
+        .send()
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.headers.get("content-encoding").is_none());
+    assert_eq!(r.body["data"][0]["content"][0]["text"], "hi");
 }
 
 #[tokio::test]
