@@ -65,6 +65,17 @@ impl Server {
         Ok(Server { child, base })
     }
 
+    /// CPU time the server's live threads have used (`/proc/PID/task/*/schedstat`).
+    fn cpu(&self) -> Option<Duration> {
+        let pid = self.child.id()?;
+        let mut ns = 0u64;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(ns))
+    }
+
     fn rss_kib(&self) -> Option<u64> {
         let pid = self.child.id()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -127,8 +138,10 @@ async fn load(
     Ok((lat.len(), start.elapsed(), lat))
 }
 
+/// `rounds` rounds of [`load`]; prints the server's CPU time per request, which
+/// moves far less than throughput when the machine is noisy.
 async fn series(
-    base: &str,
+    server: &Server,
     kind: Load,
     conns: usize,
     secs: f64,
@@ -136,9 +149,23 @@ async fn series(
     convs: &[String],
 ) -> anyhow::Result<Series> {
     let mut s = Series::default();
+    let cpu_before = server.cpu();
+    let mut requests = 0;
     for _ in 0..rounds {
-        let (n, elapsed, lat) = load(base, kind, conns, secs, convs).await?;
+        let (n, elapsed, lat) = load(&server.base, kind, conns, secs, convs).await?;
+        requests += n;
         s.round(n, elapsed, lat);
+    }
+    if let (Some(a), Some(b)) = (cpu_before, server.cpu()) {
+        let name = match kind {
+            Load::Noop => "no-op",
+            Load::Append => "append",
+            Load::History => "history",
+        };
+        println!(
+            "  server CPU per request, {name} at {conns} connections: {:.1} µs",
+            b.saturating_sub(a).as_secs_f64() * 1e6 / requests.max(1) as f64
+        );
     }
     Ok(s)
 }
@@ -255,17 +282,9 @@ pub async fn run(
     let convs = conversations(&server.base, 64, 1).await?;
     let read_convs = conversations(&server.base, 16, 100).await?;
     for conns in [1usize, 16, 64] {
-        let noop = series(&server.base, Load::Noop, conns, secs, rounds, &convs).await?;
-        let append = series(&server.base, Load::Append, conns, secs, rounds, &convs).await?;
-        let history = series(
-            &server.base,
-            Load::History,
-            conns,
-            secs,
-            rounds,
-            &read_convs,
-        )
-        .await?;
+        let noop = series(&server, Load::Noop, conns, secs, rounds, &convs).await?;
+        let append = series(&server, Load::Append, conns, secs, rounds, &convs).await?;
+        let history = series(&server, Load::History, conns, secs, rounds, &read_convs).await?;
         let ratio = append.rate() / noop.rate();
         if conns == 64 {
             verdicts.push(Verdict {
@@ -306,7 +325,7 @@ pub async fn run(
     let db = fresh_db(dir, "jobs.db");
     let idle = Server::start(convo, &db, false, &env).await?;
     let convs = conversations(&idle.base, 16, 4).await?;
-    let quiet = series(&idle.base, Load::Append, 16, secs, rounds, &convs).await?;
+    let quiet = series(&idle, Load::Append, 16, secs, rounds, &convs).await?;
     drop(idle);
     let busy = Server::start(convo, &db, true, &env).await?;
     let client = reqwest::Client::new();
@@ -325,7 +344,7 @@ pub async fn run(
         .await?
         .json()
         .await?;
-    let loaded = series(&busy.base, Load::Append, 16, secs, rounds, &convs).await?;
+    let loaded = series(&busy, Load::Append, 16, secs, rounds, &convs).await?;
     let ratio = loaded.rate() / quiet.rate();
     verdicts.push(Verdict {
         name: "jobs-no-slowdown",
