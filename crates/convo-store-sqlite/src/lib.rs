@@ -1,8 +1,8 @@
 //! convo's [`Store`] on SQLite: one embedded file, zero set-up.
 //!
 //! One writer thread owns the only write connection and commits queued writes in
-//! groups (each write in its own savepoint, each acknowledged after the shared
-//! COMMIT), so concurrent writers share an fsync. A pool of read-only connections
+//! groups (each acknowledged after the shared COMMIT; a write that fails is undone
+//! alone), so concurrent writers share an fsync. A pool of read-only connections
 //! serves reads; in WAL mode they never wait on the writer. Schema migrations run on
 //! open. Full-text search uses FTS5 kept in sync by triggers.
 
