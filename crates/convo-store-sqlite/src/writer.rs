@@ -447,29 +447,37 @@ mod tests {
         (dir, conn)
     }
 
-    /// A write that inserts `v` (and, when `then_fail`, fails afterwards), counting
-    /// its runs.
-    fn insert(
-        v: &'static str,
-        then_fail: bool,
-        runs: Arc<AtomicU32>,
-    ) -> (Box<dyn WriteOp>, oneshot::Receiver<Result<()>>) {
-        let (reply, rx) = oneshot::channel();
-        let f = move |c: &Connection| {
-            runs.fetch_add(1, Ordering::SeqCst);
-            c.execute("INSERT INTO t (v) VALUES (?1)", [v])
-                .map_err(sql_err)?;
-            if then_fail {
-                return Err(Error::invalid("v", "refused after inserting"));
-            }
-            Ok(())
-        };
-        let op: Box<dyn WriteOp> = Box::new(Op {
-            f,
-            result: None,
-            reply,
-        });
-        (op, rx)
+    /// Commits one group of writes, each inserting `v` (and failing afterwards when
+    /// its flag is set); answers each write's result and how many times it ran.
+    fn commit(conn: &Connection, writes: &[(&'static str, bool)]) -> (Vec<Result<()>>, Vec<u32>) {
+        let runs: Vec<_> = writes.iter().map(|_| Arc::new(AtomicU32::new(0))).collect();
+        let mut replies = Vec::new();
+        let mut group: Vec<Box<dyn WriteOp>> = Vec::new();
+        for (&(v, then_fail), runs) in writes.iter().zip(&runs) {
+            let (reply, rx) = oneshot::channel();
+            let runs = runs.clone();
+            let f = move |c: &Connection| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                    .map_err(sql_err)?;
+                if then_fail {
+                    return Err(Error::invalid("v", "refused after inserting"));
+                }
+                Ok(())
+            };
+            group.push(Box::new(Op {
+                f,
+                result: None,
+                reply,
+            }));
+            replies.push(rx);
+        }
+        commit_group(conn, &mut group, &mut upkeep());
+        let results = replies.iter_mut().map(|r| r.try_recv().unwrap()).collect();
+        (
+            results,
+            runs.iter().map(|r| r.load(Ordering::SeqCst)).collect(),
+        )
     }
 
     fn stored(conn: &Connection) -> Vec<String> {
@@ -483,18 +491,13 @@ mod tests {
     #[test]
     fn a_write_failing_after_changes_is_undone_alone_and_the_others_replayed() {
         let (_dir, conn) = open();
-        let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicU32::new(0))).collect();
-        let (a, mut ra) = insert("a", false, runs[0].clone());
-        let (b, mut rb) = insert("b", true, runs[1].clone());
-        let (c, mut rc) = insert("c", false, runs[2].clone());
-        commit_group(&conn, &mut vec![a, b, c], &mut upkeep());
-        assert!(ra.try_recv().unwrap().is_ok());
-        assert!(matches!(rb.try_recv().unwrap(), Err(Error::Invalid { .. })));
-        assert!(rc.try_recv().unwrap().is_ok());
+        let (results, runs) = commit(&conn, &[("a", false), ("b", true), ("c", false)]);
+        assert!(results[0].is_ok());
+        assert!(matches!(results[1], Err(Error::Invalid { .. })));
+        assert!(results[2].is_ok());
         assert_eq!(stored(&conn), ["a", "c"]);
         // "a" ran before the failure and again in the replay; "b" never again.
-        let counts: Vec<u32> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
-        assert_eq!(counts, [2, 1, 1]);
+        assert_eq!(runs, [2, 1, 1]);
         assert!(conn.is_autocommit());
     }
 
@@ -502,36 +505,22 @@ mod tests {
     fn a_write_failing_without_changes_costs_no_replay() {
         let (_dir, conn) = open();
         conn.execute("INSERT INTO t (v) VALUES ('b')", []).unwrap();
-        let runs: Vec<_> = (0..3).map(|_| Arc::new(AtomicU32::new(0))).collect();
-        let (a, mut ra) = insert("a", false, runs[0].clone());
-        // A unique violation: SQLite undoes the statement, so no row changed.
-        let (b, mut rb) = insert("b", false, runs[1].clone());
-        let (c, mut rc) = insert("c", false, runs[2].clone());
-        commit_group(&conn, &mut vec![a, b, c], &mut upkeep());
-        assert!(ra.try_recv().unwrap().is_ok());
-        assert!(rb.try_recv().unwrap().is_err());
-        assert!(rc.try_recv().unwrap().is_ok());
+        // "b" is a unique violation: SQLite undoes the statement, so no row changed.
+        let (results, runs) = commit(&conn, &[("a", false), ("b", false), ("c", false)]);
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(ok, [true, false, true]);
         assert_eq!(stored(&conn), ["a", "b", "c"]);
-        let counts: Vec<u32> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
-        assert_eq!(counts, [1, 1, 1]);
+        assert_eq!(runs, [1, 1, 1]);
     }
 
     #[test]
     fn later_failures_in_a_replay_roll_back_alone() {
         let (_dir, conn) = open();
-        let runs = Arc::new(AtomicU32::new(0));
-        let mut group = Vec::new();
-        let mut replies = Vec::new();
-        for (v, fail) in [("a", true), ("b", false), ("c", true), ("d", false)] {
-            let (op, rx) = insert(v, fail, runs.clone());
-            group.push(op);
-            replies.push(rx);
-        }
-        commit_group(&conn, &mut group, &mut upkeep());
-        let ok: Vec<bool> = replies
-            .iter_mut()
-            .map(|r| r.try_recv().unwrap().is_ok())
-            .collect();
+        let (results, _) = commit(
+            &conn,
+            &[("a", true), ("b", false), ("c", true), ("d", false)],
+        );
+        let ok: Vec<bool> = results.iter().map(Result::is_ok).collect();
         assert_eq!(ok, [false, true, false, true]);
         assert_eq!(stored(&conn), ["b", "d"]);
     }
@@ -539,12 +528,8 @@ mod tests {
     #[test]
     fn a_group_where_every_write_fails_leaves_the_file_as_it_was() {
         let (_dir, conn) = open();
-        let runs = Arc::new(AtomicU32::new(0));
-        let (a, mut ra) = insert("a", true, runs.clone());
-        let (b, mut rb) = insert("b", true, runs.clone());
-        commit_group(&conn, &mut vec![a, b], &mut upkeep());
-        assert!(ra.try_recv().unwrap().is_err());
-        assert!(rb.try_recv().unwrap().is_err());
+        let (results, _) = commit(&conn, &[("a", true), ("b", true)]);
+        assert!(results.iter().all(Result::is_err));
         assert!(stored(&conn).is_empty());
         assert!(conn.is_autocommit());
     }
