@@ -141,6 +141,36 @@ CREATE TRIGGER items_fts_delete AFTER DELETE ON items WHEN old.kind = 'message' 
     DELETE FROM items_fts_pending WHERE pk = old.pk;
 END;
 "#,
+    // 3: the queue becomes a mark. Every message with a pk at or below
+    // `search_progress.indexed_through` is indexed and none above it is; the writer's
+    // indexing pass moves the mark. An append then writes nothing for search: the
+    // queue's trigger made each insert a multi-row statement, and SQLite copied every
+    // page it touched into a statement journal, with the queue row's own B-tree insert
+    // on top. SQLite gives a new row the largest pk plus one, so deleting the newest
+    // rows would let a new row reuse an indexed pk; the delete trigger therefore lowers
+    // the mark to the largest pk left.
+    r#"
+INSERT INTO items_fts(rowid, text, search_tag)
+    SELECT i.pk, i.text, i.search_tag FROM items_fts_pending p JOIN items i ON i.pk = p.pk
+    ORDER BY p.pk;
+DROP TRIGGER items_fts_insert;
+DROP TRIGGER items_fts_delete;
+DROP TABLE items_fts_pending;
+CREATE TABLE search_progress (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    indexed_through INTEGER NOT NULL
+);
+INSERT INTO search_progress (one, indexed_through) VALUES (1, (SELECT coalesce(max(pk), 0) FROM items));
+-- One trigger, so the index entry leaves before the mark can move below its pk.
+CREATE TRIGGER items_unindex AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, text, search_tag)
+        SELECT 'delete', old.pk, old.text, old.search_tag
+        WHERE old.kind = 'message' AND old.pk <= (SELECT indexed_through FROM search_progress);
+    UPDATE search_progress SET indexed_through = newest.pk
+        FROM (SELECT coalesce(max(pk), 0) AS pk FROM items) AS newest
+        WHERE indexed_through > newest.pk;
+END;
+"#,
 ];
 
 /// The newest schema version this build knows.
@@ -191,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn version_one_databases_keep_their_index_through_version_two() {
+    fn version_one_databases_keep_their_index_through_later_versions() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(super::MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
@@ -211,17 +241,121 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(matches(&conn, "new"), 0, "version 2 queues it");
+        assert_eq!(matches(&conn, "new"), 0, "later versions index in batches");
         assert!(!crate::search::index_all(&conn).unwrap());
         assert_eq!(matches(&conn, "new"), 1);
         // The message indexed under version 1 leaves the index when deleted.
         conn.execute("DELETE FROM items WHERE id = 'msg_old'", [])
             .unwrap();
         assert_eq!(matches(&conn, "old"), 0);
+        intact(&conn);
+    }
+
+    fn intact(conn: &Connection) {
         conn.execute(
             "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
             [],
         )
+        .expect("the index matches the items");
+    }
+
+    fn add(conn: &Connection, id: &str, kind: &str, text: &str) {
+        let role = (kind == "message").then_some("user");
+        let call = (kind != "message").then_some(id);
+        conn.execute(
+            "INSERT INTO items (id, conversation_pk, kind, role, text, call_id, created_at) \
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, 1)",
+            rusqlite::params![id, kind, role, text, call],
+        )
         .unwrap();
+    }
+
+    fn latest_with_one_conversation() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
+             VALUES ('conv_a', 'alice', 'Helper', 1, 1);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn messages_queued_by_version_two_are_indexed_by_the_migration() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(super::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(super::MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
+             VALUES ('conv_a', 'alice', 'Helper', 1, 1);",
+        )
+        .unwrap();
+        add(&conn, "msg_queued", "message", "queued words");
+        assert_eq!(matches(&conn, "queued"), 0, "version 2 queues it");
+
+        assert_eq!(super::migrate(&mut conn).unwrap(), super::LATEST);
+        assert_eq!(matches(&conn, "queued"), 1);
+        assert!(!crate::search::has_pending(&conn).unwrap());
+        intact(&conn);
+    }
+
+    /// SQLite numbers a new row after the largest pk left, so deleting the newest
+    /// indexed rows must not let a new message take an indexed pk and be skipped.
+    #[test]
+    fn a_new_row_reusing_a_deleted_newest_pk_is_still_indexed() {
+        for newest in ["message", "function_call"] {
+            let conn = latest_with_one_conversation();
+            add(&conn, "msg_kept", "message", "kept words");
+            add(&conn, "item_newest", newest, "newest words");
+            assert!(!crate::search::index_all(&conn).unwrap());
+            let pk: i64 = conn
+                .query_row("SELECT pk FROM items WHERE id = 'item_newest'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            conn.execute("DELETE FROM items WHERE id = 'item_newest'", [])
+                .unwrap();
+            add(&conn, "msg_reused", "message", "fresh words");
+            let reused: i64 = conn
+                .query_row("SELECT pk FROM items WHERE id = 'msg_reused'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(reused, pk, "SQLite reused the pk ({newest})");
+            assert!(crate::search::has_pending(&conn).unwrap(), "{newest}");
+            assert!(!crate::search::index_all(&conn).unwrap());
+            assert_eq!(matches(&conn, "fresh"), 1, "{newest}");
+            assert_eq!(matches(&conn, "newest"), 0, "{newest}");
+            assert_eq!(matches(&conn, "kept"), 1, "{newest}");
+            intact(&conn);
+        }
+    }
+
+    #[test]
+    fn bounded_passes_index_in_order_and_report_what_is_left() {
+        let conn = latest_with_one_conversation();
+        for i in 0..5 {
+            add(&conn, &format!("msg_{i}"), "message", &format!("word{i}"));
+            add(&conn, &format!("fc_{i}"), "function_call", "");
+        }
+        assert!(crate::search::index_pending(&conn, Some(2)).unwrap());
+        assert_eq!((matches(&conn, "word1"), matches(&conn, "word2")), (1, 0));
+        assert!(crate::search::index_pending(&conn, Some(3)).unwrap());
+        assert_eq!(matches(&conn, "word4"), 1);
+        // Nothing was left: the next pass finds so and moves nothing.
+        assert!(!crate::search::index_pending(&conn, Some(3)).unwrap());
+        assert!(!crate::search::has_pending(&conn).unwrap());
+        // Deleting an unindexed message writes nothing to the index.
+        add(&conn, "msg_late", "message", "late words");
+        conn.execute("DELETE FROM items WHERE id = 'msg_late'", [])
+            .unwrap();
+        assert!(!crate::search::has_pending(&conn).unwrap());
+        // The check against the content table expects every row indexed, and calls
+        // never are.
+        conn.execute("DELETE FROM items WHERE kind = 'function_call'", [])
+            .unwrap();
+        intact(&conn);
     }
 }

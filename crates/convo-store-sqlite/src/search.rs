@@ -1,7 +1,7 @@
 //! Full-text search over a user's messages (FTS5, bm25-ranked).
 
 use convo_core::{Error, Result, SearchHit, SearchQuery, Timestamp, UserId};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::sql_err;
 
@@ -20,40 +20,63 @@ pub fn tag(user: &str) -> String {
 /// a group commit.
 pub const INDEX_BATCH: i64 = 4096;
 
-/// Whether messages wait to be indexed.
+/// Whether messages wait to be indexed: any above the mark.
 pub fn has_pending(conn: &Connection) -> Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM items_fts_pending)")
-        .map_err(sql_err)?
-        .query_row([], |r| r.get(0))
-        .map_err(sql_err)
-}
-
-/// Indexes the oldest `limit` pending messages (all with `None`); returns whether
-/// some are still pending.
-pub fn index_pending(conn: &Connection, limit: Option<i64>) -> Result<bool> {
-    let upto: Option<i64> = conn
-        .prepare_cached(
-            "SELECT max(pk) FROM (SELECT pk FROM items_fts_pending ORDER BY pk LIMIT ?1)",
-        )
-        .map_err(sql_err)?
-        .query_row([limit.unwrap_or(-1)], |r| r.get(0))
-        .map_err(sql_err)?;
-    let Some(upto) = upto else {
-        return Ok(false);
-    };
     conn.prepare_cached(
-        "INSERT INTO items_fts(rowid, text, search_tag) \
-         SELECT i.pk, i.text, i.search_tag FROM items_fts_pending p JOIN items i ON i.pk = p.pk \
-         WHERE p.pk <= ?1 ORDER BY p.pk",
+        "SELECT EXISTS (SELECT 1 FROM items WHERE kind = 'message' \
+         AND pk > (SELECT indexed_through FROM search_progress))",
     )
     .map_err(sql_err)?
-    .execute([upto])
+    .query_row([], |r| r.get(0))
+    .map_err(sql_err)
+}
+
+/// Indexes the oldest `limit` pending messages (all with `None`) and moves the mark
+/// past them; returns whether some may still be pending.
+pub fn index_pending(conn: &Connection, limit: Option<i64>) -> Result<bool> {
+    let mark: i64 = conn
+        .prepare_cached("SELECT indexed_through FROM search_progress")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_err)?;
+    // The `limit`-th pending message ends a bounded pass; with fewer pending, the pass
+    // covers every row, and the mark moves to the newest one.
+    let last_of_batch: Option<i64> = match limit {
+        Some(n) => conn
+            .prepare_cached(
+                "SELECT pk FROM items WHERE pk > ?1 AND kind = 'message' \
+                 ORDER BY pk LIMIT 1 OFFSET ?2",
+            )
+            .map_err(sql_err)?
+            .query_row(params![mark, n.max(1) - 1], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?,
+        None => None,
+    };
+    let upto = match last_of_batch {
+        Some(pk) => pk,
+        None => conn
+            .prepare_cached("SELECT coalesce(max(pk), 0) FROM items")
+            .map_err(sql_err)?
+            .query_row([], |r| r.get(0))
+            .map_err(sql_err)?,
+    };
+    if upto <= mark {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO items_fts(rowid, text, search_tag) \
+         SELECT pk, text, search_tag FROM items WHERE pk > ?1 AND pk <= ?2 AND kind = 'message' \
+         ORDER BY pk",
+    )
+    .map_err(sql_err)?
+    .execute([mark, upto])
     .map_err(sql_err)?;
-    conn.prepare_cached("DELETE FROM items_fts_pending WHERE pk <= ?1")
+    conn.prepare_cached("UPDATE search_progress SET indexed_through = ?1")
         .map_err(sql_err)?
         .execute([upto])
         .map_err(sql_err)?;
-    has_pending(conn)
+    Ok(last_of_batch.is_some())
 }
 
 /// The writer's periodic pass: a bounded batch of pending messages.

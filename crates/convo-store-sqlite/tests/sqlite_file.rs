@@ -150,7 +150,11 @@ async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
     store.close().await.unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     let waiting: i64 = conn
-        .query_row("SELECT count(*) FROM items_fts_pending", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM items WHERE pk > (SELECT indexed_through FROM search_progress)",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(waiting, 0);
     assert_eq!(fts_matches(&conn, "zebra"), 1);
