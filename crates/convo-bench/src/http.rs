@@ -65,15 +65,17 @@ impl Server {
         Ok(Server { child, base })
     }
 
-    /// CPU time the server's live threads have used (`/proc/PID/task/*/schedstat`).
+    /// CPU time the server has used, exited threads included (`/proc/PID/stat`, in
+    /// clock ticks of 10 ms). Summing the live threads' `schedstat` instead lost the
+    /// time of blocking-pool threads that exited mid-series, and read 0.
     fn cpu(&self) -> Option<Duration> {
         let pid = self.child.id()?;
-        let mut ns = 0u64;
-        for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
-            let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-            ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
-        }
-        Some(Duration::from_nanos(ns))
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name: utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Duration::from_millis(ticks * 10))
     }
 
     fn rss_kib(&self) -> Option<u64> {
