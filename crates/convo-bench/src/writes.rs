@@ -255,9 +255,8 @@ pub async fn run(
     let m = Arc::new(ConversationManager::new(store.clone(), "bench", "Helper")?);
     for writers in [1usize, 16, 64] {
         // Each writer appends at least 50 times a round, so a round measures
-        // writers sharing commits rather than its own start and ragged end (at 10
-        // appends each, a 64-writer round lasted ~15 ms and its ratio swung
-        // 0.90-1.15 between runs).
+        // writers sharing commits rather than mostly its own start and ragged end
+        // (at 10 appends each, a 64-writer round lasted ~15 ms).
         let per = (plan.appends / writers).max(50);
         let mut ours = Series::default();
         for _ in 0..plan.rounds {
