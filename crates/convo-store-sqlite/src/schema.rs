@@ -270,14 +270,19 @@ mod tests {
         .unwrap();
     }
 
-    fn latest_with_one_conversation() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::migrate(&mut conn).unwrap();
+    /// Conversation pk 1, which `add` appends to.
+    fn add_conversation(conn: &Connection) {
         conn.execute_batch(
             "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
              VALUES ('conv_a', 'alice', 'Helper', 1, 1);",
         )
         .unwrap();
+    }
+
+    fn latest_with_one_conversation() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate(&mut conn).unwrap();
+        add_conversation(&conn);
         conn
     }
 
@@ -287,11 +292,7 @@ mod tests {
         conn.execute_batch(super::MIGRATIONS[0]).unwrap();
         conn.execute_batch(super::MIGRATIONS[1]).unwrap();
         conn.pragma_update(None, "user_version", 2).unwrap();
-        conn.execute_batch(
-            "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
-             VALUES ('conv_a', 'alice', 'Helper', 1, 1);",
-        )
-        .unwrap();
+        add_conversation(&conn);
         add(&conn, "msg_queued", "message", "queued words");
         assert_eq!(matches(&conn, "queued"), 0, "version 2 queues it");
 
