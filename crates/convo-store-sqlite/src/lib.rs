@@ -1,12 +1,14 @@
 //! convo's [`Store`] on SQLite: one embedded file, zero set-up.
 //!
 //! One writer thread owns the only write connection and commits queued writes in
-//! groups (each acknowledged after the shared COMMIT; a write that fails is undone
+//! groups (each acknowledged after the fsync that follows the shared COMMIT, made by
+//! a sync thread while the next group is applied; a write that fails is undone
 //! alone), so concurrent writers share an fsync. A pool of read-only connections
 //! serves reads; in WAL mode they never wait on the writer. Schema migrations run on
 //! open. Full-text search uses FTS5 kept in sync by triggers.
 
 mod conversations;
+mod durable;
 mod items;
 mod jobs;
 mod profiles;
@@ -34,7 +36,10 @@ pub use schema::LATEST as SCHEMA_VERSION;
 /// How durable a commit is (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// fsync on every commit: an acknowledged write survives power loss (default).
+    /// A write is acknowledged only after an fsync of the WAL holding its commit: it
+    /// survives power loss (default). The fsync runs on a sync thread while the writer
+    /// applies the next group, so a commit can be visible to readers about one fsync
+    /// before it is acknowledged.
     #[default]
     Full,
     /// fsync at checkpoints: survives a process crash, may lose the newest commits on
@@ -71,10 +76,10 @@ pub struct SqliteStore {
     closed: AtomicBool,
 }
 
-/// Maps a rusqlite error to convo's storage error.
 /// How often the writer indexes pending messages for search.
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// Maps a rusqlite error to convo's storage error.
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
     Error::storage(e)
 }
@@ -134,6 +139,18 @@ impl SqliteStore {
             r.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
             readers.push(r);
         }
+        // At full durability the sync thread fsyncs each commit (see `durable`), so
+        // the write connection's own COMMITs need not wait for it.
+        let durable = match options.durability {
+            Durability::Full => durable::Durable::for_wal_of(&conn),
+            Durability::Normal => None,
+        }
+        .map(|d| -> Result<durable::Durable> {
+            conn.execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(sql_err)?;
+            Ok(d)
+        })
+        .transpose()?;
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -145,6 +162,7 @@ impl SqliteStore {
                     drain: search::index_all,
                     waiting: search::has_pending,
                 },
+                durable,
             ),
             readers: readers::Readers::new(readers),
             closed: AtomicBool::new(false),

@@ -1,6 +1,7 @@
 //! The one writer: a thread that owns the write connection and commits queued writes
-//! in groups; all writes of a group are acknowledged only after their common COMMIT,
-//! so many concurrent writers share one fsync.
+//! in groups; all writes of a group are acknowledged only after their common COMMIT
+//! (and, at full durability, the sync thread's fsync after it: see
+//! [`crate::durable`]), so many concurrent writers share one fsync.
 //!
 //! One failing write must not fail the others in its group. A savepoint per write
 //! would do that, but SQLite then copies every page a write touches into the
@@ -17,6 +18,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+use crate::durable::{Durable, Syncer};
 use crate::sql_err;
 
 /// Most writes committed together.
@@ -87,7 +89,7 @@ impl UpkeepState {
     }
 }
 
-trait WriteOp: Send {
+pub(crate) trait WriteOp: Send {
     /// Runs inside the group's transaction, in a savepoint of its own when `isolate`.
     /// Runs again if the group is replayed, unless it failed.
     fn apply(&mut self, conn: &Connection, isolate: bool);
@@ -149,15 +151,49 @@ where
 
 enum Msg {
     Op(Box<dyn WriteOp>),
+    /// The sync thread acknowledged the last committed group.
+    Synced,
     Close(oneshot::Sender<()>),
 }
 
-/// The write connection and its upkeep schedule. The writer thread uses it; so does
-/// a caller whose write is the only one in flight (see [`Writer::write`]). `None` once
-/// the writer has closed.
+/// The write connection, its upkeep schedule and, when commits do not sync
+/// themselves, the sync thread. The writer thread uses it; so does a caller whose
+/// write is the only one in flight (see [`Writer::write`]). `None` once the writer
+/// has closed.
 struct Core {
     conn: Connection,
     upkeep: UpkeepState,
+    syncer: Option<Syncer>,
+}
+
+impl Core {
+    /// Acknowledges the writes of `group` after its commit: at once, or with a sync
+    /// thread after the fsync that makes the commit durable, made on this thread when
+    /// `wait` (a lone write gains nothing from a hand-off). Returns whether the sync
+    /// thread took the group (it then sends [`Msg::Synced`]).
+    fn acknowledge(
+        &self,
+        group: &mut Vec<Box<dyn WriteOp>>,
+        committed: std::result::Result<bool, String>,
+        wait: bool,
+    ) -> bool {
+        match (&self.syncer, committed) {
+            (Some(s), Ok(true)) if wait => finish(group, s.sync_now()),
+            (Some(s), Ok(true)) => {
+                let next = Vec::with_capacity(group.capacity());
+                return s.submit(std::mem::replace(group, next));
+            }
+            (_, outcome) => finish(group, outcome.map(drop)),
+        }
+        false
+    }
+}
+
+/// Delivers each write's result once its group's fate is known.
+fn finish(group: &mut Vec<Box<dyn WriteOp>>, outcome: std::result::Result<(), String>) {
+    for op in group.drain(..) {
+        op.finish(outcome.clone());
+    }
 }
 
 type SharedCore = Arc<Mutex<Option<Core>>>;
@@ -200,15 +236,27 @@ fn may_block_here() -> bool {
 
 impl Writer {
     /// Starts the writer thread over `conn`. Upkeep is due at once, so work left by
-    /// an earlier process is picked up with the first writes.
-    pub fn start(conn: Connection, upkeep: Upkeep) -> Writer {
+    /// an earlier process is picked up with the first writes. With `durable`, writes
+    /// are acknowledged after a sync thread syncs their commit (`conn` then commits
+    /// without syncing, see [`crate::durable`]).
+    pub fn start(conn: Connection, upkeep: Upkeep, durable: Option<Durable>) -> Writer {
         let (tx, rx) = mpsc::channel::<Msg>();
+        let synced = tx.clone();
+        let syncer = durable.map(|d| {
+            Syncer::start(
+                d,
+                Box::new(move || {
+                    let _ = synced.send(Msg::Synced);
+                }),
+            )
+        });
         let core: SharedCore = Arc::new(Mutex::new(Some(Core {
             conn,
             upkeep: UpkeepState {
                 upkeep,
                 due: Instant::now(),
             },
+            syncer,
         })));
         let shared = core.clone();
         let thread = std::thread::Builder::new()
@@ -258,7 +306,9 @@ impl Writer {
                 Ok(mut guard) if guard.is_some() => {
                     let core = guard.as_mut().expect("checked");
                     tokio::task::block_in_place(|| {
-                        commit_group(&core.conn, &mut vec![op], &mut core.upkeep);
+                        let mut group = vec![op];
+                        let outcome = commit_group(&core.conn, &mut group, &mut core.upkeep);
+                        core.acknowledge(&mut group, outcome, true);
                     });
                     drop(guard);
                     return rx.try_recv().map_err(|_| Error::Closed)?;
@@ -292,49 +342,103 @@ impl Drop for Writer {
     }
 }
 
+/// The writer thread. With a sync thread, a group's transaction stays open while the
+/// previous group's fsync runs and takes in the writes that arrive meanwhile: it
+/// commits when the sync thread is free again, so each fsync covers one large group
+/// and the writer applies writes instead of waiting for the disk.
 fn run(core: SharedCore, rx: mpsc::Receiver<Msg>) {
     let mut group: Vec<Box<dyn WriteOp>> = Vec::with_capacity(MAX_GROUP);
+    let mut open: Option<Open> = None;
+    let mut syncing = false;
     let mut closing: Option<oneshot::Sender<()>> = None;
-    while closing.is_none() {
-        match rx.recv() {
-            Ok(Msg::Op(op)) => group.push(op),
-            Ok(Msg::Close(done)) => closing = Some(done),
-            Err(_) => break,
-        }
-        while group.len() < MAX_GROUP && closing.is_none() {
-            match rx.try_recv() {
-                Ok(Msg::Op(op)) => group.push(op),
-                Ok(Msg::Close(done)) => closing = Some(done),
+    // Held while a transaction is open, so no caller commits on its own thread then.
+    let mut guard: Option<MutexGuard<'_, Option<Core>>> = None;
+    loop {
+        if group.is_empty() || syncing {
+            match rx.recv() {
+                Ok(msg) => take(msg, &mut group, &mut syncing, &mut closing),
                 Err(_) => break,
             }
         }
-        if !group.is_empty() {
-            let mut guard = lock(&core);
-            let core = guard.as_mut().expect("open until this thread closes it");
-            commit_group(&core.conn, &mut group, &mut core.upkeep);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(msg) => take(msg, &mut group, &mut syncing, &mut closing),
+                Err(_) => break,
+            }
+        }
+        let stop = closing.is_some();
+        if group.is_empty() {
+            if stop {
+                break;
+            }
+            continue;
+        }
+        let c = guard
+            .get_or_insert_with(|| lock(&core))
+            .as_mut()
+            .expect("open until this thread closes it");
+        if let Err(e) = apply_new(&c.conn, &mut group, &mut open) {
+            fail_open(&c.conn, &mut group, &mut open, e);
+            guard = None;
+            continue;
+        }
+        if syncing && group.len() < MAX_GROUP && !stop {
+            continue;
+        }
+        open = None;
+        let outcome = commit_open(&c.conn, &group, &mut c.upkeep);
+        syncing = c.acknowledge(&mut group, outcome, false);
+        guard = None;
+        if stop {
+            break;
         }
     }
     // From here on callers queue rather than write on their own threads.
-    let Some(Core { conn, mut upkeep }) = lock(&core).take() else {
+    let Some(mut core) = guard.unwrap_or_else(|| lock(&core)).take() else {
         return;
     };
     // Anything sent after Close still gets an answer.
-    while let Ok(msg) = rx.try_recv() {
+    for msg in rx.try_iter() {
         match msg {
             Msg::Op(op) => group.push(op),
+            Msg::Synced => {}
             Msg::Close(done) => {
                 let _ = done.send(());
             }
         }
     }
     if !group.is_empty() {
-        commit_group(&conn, &mut group, &mut upkeep);
+        match apply_new(&core.conn, &mut group, &mut open) {
+            Ok(()) => {
+                let outcome = commit_open(&core.conn, &group, &mut core.upkeep);
+                core.acknowledge(&mut group, outcome, true);
+            }
+            Err(e) => fail_open(&core.conn, &mut group, &mut open, e),
+        }
     }
-    upkeep.drain(&conn);
-    let _ = conn.execute_batch("PRAGMA optimize");
-    drop(conn);
+    core.upkeep.drain(&core.conn);
+    let _ = core.conn.execute_batch("PRAGMA optimize");
+    if let Some(s) = &core.syncer {
+        let _ = s.sync_now();
+    }
+    // Closes the connection, then waits for the sync thread's last acknowledgements.
+    drop(core);
     if let Some(done) = closing {
         let _ = done.send(());
+    }
+}
+
+/// Files a message for the writer loop.
+fn take(
+    msg: Msg,
+    group: &mut Vec<Box<dyn WriteOp>>,
+    syncing: &mut bool,
+    closing: &mut Option<oneshot::Sender<()>>,
+) {
+    match msg {
+        Msg::Op(op) => group.push(op),
+        Msg::Synced => *syncing = false,
+        Msg::Close(done) => *closing = Some(done),
     }
 }
 
@@ -344,61 +448,124 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn commit_group(conn: &Connection, group: &mut Vec<Box<dyn WriteOp>>, upkeep: &mut UpkeepState) {
-    let outcome = (|| {
-        if let Err(e) = apply_all(conn, group) {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            return Err(e);
+/// Applies `group` and commits what it changed, leaving its writes unanswered;
+/// returns whether a COMMIT was made (not when every write failed).
+fn commit_group(
+    conn: &Connection,
+    group: &mut Vec<Box<dyn WriteOp>>,
+    upkeep: &mut UpkeepState,
+) -> std::result::Result<bool, String> {
+    let mut open = None;
+    match apply_new(conn, group, &mut open) {
+        Ok(()) => commit_open(conn, group, upkeep),
+        Err(e) => {
+            rollback_open(conn);
+            tracing::error!(error = %e, writes = group.len(), "a group commit failed");
+            Err(e)
         }
-        if group.iter().all(|op| op.failed()) {
-            // Nothing to keep: no commit, no fsync.
-            return run_cached(conn, "ROLLBACK").map_err(|e| e.to_string());
-        }
-        upkeep.maybe_run(conn);
-        run_cached(conn, "COMMIT").map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            e.to_string()
-        })
-    })();
-    if let Err(e) = &outcome {
-        tracing::error!(error = %e, writes = group.len(), "a group commit failed");
-    }
-    for op in group.drain(..) {
-        op.finish(outcome.clone());
     }
 }
 
-/// Opens the group's transaction and applies its writes, leaving it open. A write
-/// that fails after changing rows (or whose error ended the transaction) keeps its
-/// error and is left out of a replay of the others; a replay isolates each write in
-/// a savepoint, so it never needs another.
-fn apply_all(conn: &Connection, group: &mut [Box<dyn WriteOp>]) -> std::result::Result<(), String> {
-    let mut isolate = false;
+/// The open transaction of a group being applied.
+struct Open {
+    /// Writes of the group already applied in it.
+    applied: usize,
+    /// Whether each write runs in a savepoint (after a replay).
+    isolate: bool,
+}
+
+/// Applies the writes of `group` not yet applied, opening the group's transaction
+/// first if `open` is `None`, and leaves it open. A write that fails after changing
+/// rows (or whose error ended the transaction) keeps its error and is left out of a
+/// replay of the others from the start; a replay isolates each write in a
+/// savepoint, so it never needs another.
+fn apply_new(
+    conn: &Connection,
+    group: &mut [Box<dyn WriteOp>],
+    open: &mut Option<Open>,
+) -> std::result::Result<(), String> {
+    let mut st = match open.take() {
+        Some(st) => st,
+        None => {
+            begin(conn)?;
+            Open {
+                applied: 0,
+                isolate: false,
+            }
+        }
+    };
     'replay: loop {
-        begin(conn)?;
-        for op in group.iter_mut() {
-            if isolate && op.failed() {
+        for op in group[st.applied..].iter_mut() {
+            st.applied += 1;
+            if st.isolate && op.failed() {
                 continue;
             }
             let before = conn.total_changes();
-            op.apply(conn, isolate);
+            op.apply(conn, st.isolate);
             // SQLite ends the transaction itself on some errors (disk full, I/O).
             let ended = conn.is_autocommit();
-            if ended && (isolate || !op.failed()) {
+            if ended && (st.isolate || !op.failed()) {
                 return Err("the group's transaction ended early".into());
             }
-            if op.failed() && !isolate && (ended || conn.total_changes() != before) {
+            if op.failed() && !st.isolate && (ended || conn.total_changes() != before) {
                 if !ended {
                     run_cached(conn, "ROLLBACK").map_err(|e| e.to_string())?;
                 }
-                isolate = true;
+                begin(conn)?;
+                st = Open {
+                    applied: 0,
+                    isolate: true,
+                };
                 continue 'replay;
             }
         }
+        *open = Some(st);
         return Ok(());
     }
+}
+
+/// Commits the open transaction of `group`, applied in full; rolls it back when
+/// every write failed. Returns whether a COMMIT was made.
+fn commit_open(
+    conn: &Connection,
+    group: &[Box<dyn WriteOp>],
+    upkeep: &mut UpkeepState,
+) -> std::result::Result<bool, String> {
+    let outcome = if group.iter().all(|op| op.failed()) {
+        // Nothing to keep: no commit, no fsync.
+        run_cached(conn, "ROLLBACK")
+            .map(|()| false)
+            .map_err(|e| e.to_string())
+    } else {
+        upkeep.maybe_run(conn);
+        run_cached(conn, "COMMIT").map(|()| true).map_err(|e| {
+            rollback_open(conn);
+            e.to_string()
+        })
+    };
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, writes = group.len(), "a group commit failed");
+    }
+    outcome
+}
+
+fn rollback_open(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// Ends a group whose transaction could not be opened or applied.
+fn fail_open(
+    conn: &Connection,
+    group: &mut Vec<Box<dyn WriteOp>>,
+    open: &mut Option<Open>,
+    e: String,
+) {
+    *open = None;
+    rollback_open(conn);
+    tracing::error!(error = %e, writes = group.len(), "a group commit failed");
+    finish(group, Err(e));
 }
 
 /// BEGIN IMMEDIATE, retrying while another process holds the write lock beyond the
@@ -472,7 +639,8 @@ mod tests {
             }));
             replies.push(rx);
         }
-        commit_group(conn, &mut group, &mut upkeep());
+        let outcome = commit_group(conn, &mut group, &mut upkeep());
+        finish(&mut group, outcome.map(drop));
         let results = replies.iter_mut().map(|r| r.try_recv().unwrap()).collect();
         (
             results,
@@ -532,5 +700,85 @@ mod tests {
         assert!(results.iter().all(Result::is_err));
         assert!(stored(&conn).is_empty());
         assert!(conn.is_autocommit());
+    }
+
+    fn no_upkeep() -> Upkeep {
+        upkeep().upkeep
+    }
+
+    fn insert_row(c: &Connection) -> Result<i64> {
+        c.execute("INSERT INTO n DEFAULT VALUES", [])
+            .map_err(sql_err)?;
+        Ok(c.last_insert_rowid())
+    }
+
+    fn open_counter() -> (tempfile::TempDir, Connection) {
+        let (dir, conn) = open();
+        conn.execute_batch("CREATE TABLE n (k INTEGER PRIMARY KEY)")
+            .unwrap();
+        (dir, conn)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_acknowledged_only_after_a_sync_covers_them() {
+        let (dir, conn) = open_counter();
+        // The stand-in fsync notes the newest committed row before its pause: that is
+        // what a real fsync starting then makes durable.
+        let reader = Mutex::new(Connection::open(dir.path().join("w.db")).unwrap());
+        let covered = Arc::new(AtomicU64::new(0));
+        let syncs = Arc::new(AtomicU32::new(0));
+        let (cov, n) = (covered.clone(), syncs.clone());
+        let durable = Durable::new(Box::new(move || {
+            let newest: i64 = reader
+                .lock()
+                .unwrap()
+                .query_row("SELECT coalesce(max(k), 0) FROM n", [], |r| r.get(0))
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            cov.fetch_max(newest as u64, Ordering::SeqCst);
+            n.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }));
+        let writer = Arc::new(Writer::start(conn, no_upkeep(), Some(durable)));
+        let mut tasks = Vec::new();
+        for _ in 0..64 {
+            let (w, covered) = (writer.clone(), covered.clone());
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    let k = w.write(insert_row).await.unwrap() as u64;
+                    let c = covered.load(Ordering::SeqCst);
+                    assert!(c >= k, "row {k} acknowledged when syncs covered {c}");
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let syncs = syncs.load(Ordering::SeqCst);
+        assert!(
+            (1..320).contains(&syncs),
+            "{syncs} syncs for 640 concurrent writes"
+        );
+        writer.close().await;
+    }
+
+    #[tokio::test]
+    async fn after_a_failed_sync_every_write_fails() {
+        let (_dir, conn) = open_counter();
+        let tries = Arc::new(AtomicU32::new(0));
+        let t = tries.clone();
+        let durable = Durable::new(Box::new(move || {
+            t.fetch_add(1, Ordering::SeqCst);
+            Err(std::io::Error::other("the disk went away"))
+        }));
+        let writer = Writer::start(conn, no_upkeep(), Some(durable));
+        for _ in 0..2 {
+            let e = writer.write(insert_row).await.unwrap_err();
+            assert!(matches!(e, Error::Storage(_)), "{e:?}");
+            assert!(e.to_string().contains("durable"), "{e}");
+        }
+        // The second write was refused without trusting a later fsync.
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
+        writer.close().await;
     }
 }
