@@ -307,7 +307,7 @@ impl Writer {
                     let core = guard.as_mut().expect("checked");
                     tokio::task::block_in_place(|| {
                         let mut group = vec![op];
-                        let outcome = commit_group(&core.conn, &mut group, &mut core.upkeep);
+                        let outcome = commit_group(&core.conn, &mut group, None, &mut core.upkeep);
                         core.acknowledge(&mut group, outcome, true);
                     });
                     drop(guard);
@@ -408,13 +408,8 @@ fn run(core: SharedCore, rx: mpsc::Receiver<Msg>) {
         }
     }
     if !group.is_empty() {
-        match apply_new(&core.conn, &mut group, &mut open) {
-            Ok(()) => {
-                let outcome = commit_open(&core.conn, &group, &mut core.upkeep);
-                core.acknowledge(&mut group, outcome, true);
-            }
-            Err(e) => fail_open(&core.conn, &mut group, &mut open, e),
-        }
+        let outcome = commit_group(&core.conn, &mut group, open, &mut core.upkeep);
+        core.acknowledge(&mut group, outcome, true);
     }
     core.upkeep.drain(&core.conn);
     let _ = core.conn.execute_batch("PRAGMA optimize");
@@ -448,14 +443,15 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-/// Applies `group` and commits what it changed, leaving its writes unanswered;
-/// returns whether a COMMIT was made (not when every write failed).
+/// Applies what `group` has not applied yet (in its `open` transaction, or a new
+/// one) and commits what it changed, leaving its writes unanswered; returns whether a
+/// COMMIT was made (not when every write failed).
 fn commit_group(
     conn: &Connection,
     group: &mut Vec<Box<dyn WriteOp>>,
+    mut open: Option<Open>,
     upkeep: &mut UpkeepState,
 ) -> std::result::Result<bool, String> {
-    let mut open = None;
     match apply_new(conn, group, &mut open) {
         Ok(()) => commit_open(conn, group, upkeep),
         Err(e) => {
@@ -639,7 +635,7 @@ mod tests {
             }));
             replies.push(rx);
         }
-        let outcome = commit_group(conn, &mut group, &mut upkeep());
+        let outcome = commit_group(conn, &mut group, None, &mut upkeep());
         finish(&mut group, outcome.map(drop));
         let results = replies.iter_mut().map(|r| r.try_recv().unwrap()).collect();
         (
