@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 
-use crate::writer::WriteOp;
+use crate::writer::{WriteOp, finish};
 
 /// Makes what was written to the WAL so far durable.
 pub(crate) type SyncFn = Box<dyn Fn() -> std::io::Result<()> + Send + Sync>;
@@ -101,10 +101,8 @@ impl Syncer {
                     let mut ready = vec![first];
                     ready.extend(rx.try_iter());
                     let outcome = d.sync();
-                    for group in ready {
-                        for op in group {
-                            op.finish(outcome.clone());
-                        }
+                    for mut group in ready {
+                        finish(&mut group, outcome.clone());
                     }
                     synced();
                 }
@@ -125,11 +123,8 @@ impl Syncer {
         };
         match groups.send(group) {
             Ok(()) => true,
-            Err(mpsc::SendError(group)) => {
-                let outcome = self.durable.sync();
-                for op in group {
-                    op.finish(outcome.clone());
-                }
+            Err(mpsc::SendError(mut group)) => {
+                finish(&mut group, self.durable.sync());
                 false
             }
         }

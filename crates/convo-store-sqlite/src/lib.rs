@@ -144,13 +144,11 @@ impl SqliteStore {
         let durable = match options.durability {
             Durability::Full => durable::Durable::for_wal_of(&conn),
             Durability::Normal => None,
-        }
-        .map(|d| -> Result<durable::Durable> {
+        };
+        if durable.is_some() {
             conn.execute_batch("PRAGMA synchronous = NORMAL")
                 .map_err(sql_err)?;
-            Ok(d)
-        })
-        .transpose()?;
+        }
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),

@@ -190,7 +190,7 @@ impl Core {
 }
 
 /// Delivers each write's result once its group's fate is known.
-fn finish(group: &mut Vec<Box<dyn WriteOp>>, outcome: std::result::Result<(), String>) {
+pub(crate) fn finish(group: &mut Vec<Box<dyn WriteOp>>, outcome: std::result::Result<(), String>) {
     for op in group.drain(..) {
         op.finish(outcome.clone());
     }
@@ -378,7 +378,9 @@ fn run(core: SharedCore, rx: mpsc::Receiver<Msg>) {
             .as_mut()
             .expect("open until this thread closes it");
         if let Err(e) = apply_new(&c.conn, &mut group, &mut open) {
-            fail_open(&c.conn, &mut group, &mut open, e);
+            open = None;
+            let e = abandon(&c.conn, &group, e);
+            finish(&mut group, Err(e));
             guard = None;
             continue;
         }
@@ -454,11 +456,7 @@ fn commit_group(
 ) -> std::result::Result<bool, String> {
     match apply_new(conn, group, &mut open) {
         Ok(()) => commit_open(conn, group, upkeep),
-        Err(e) => {
-            rollback_open(conn);
-            tracing::error!(error = %e, writes = group.len(), "a group commit failed");
-            Err(e)
-        }
+        Err(e) => Err(abandon(conn, group, e)),
     }
 }
 
@@ -551,17 +549,12 @@ fn rollback_open(conn: &Connection) {
     }
 }
 
-/// Ends a group whose transaction could not be opened or applied.
-fn fail_open(
-    conn: &Connection,
-    group: &mut Vec<Box<dyn WriteOp>>,
-    open: &mut Option<Open>,
-    e: String,
-) {
-    *open = None;
+/// Rolls back a group whose transaction could not be opened or applied; returns the
+/// error its writes get.
+fn abandon(conn: &Connection, group: &[Box<dyn WriteOp>], e: String) -> String {
     rollback_open(conn);
     tracing::error!(error = %e, writes = group.len(), "a group commit failed");
-    finish(group, Err(e));
+    e
 }
 
 /// BEGIN IMMEDIATE, retrying while another process holds the write lock beyond the
