@@ -64,6 +64,14 @@ fn pieces(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
+/// Builds the tokenizer and its pre-tokenizer now instead of on the first count
+/// (together 100-250 ms): a server calls this at start so its first append does not
+/// wait for them. Safe to call from several threads; later calls return at once.
+pub fn warm_up() {
+    let _ = bpe();
+    let _ = splitter();
+}
+
 /// Pieces counted on this thread, so common words skip BPE. Bounded: cleared when
 /// full.
 const CACHE_PIECES: usize = 32 * 1024;
@@ -169,6 +177,13 @@ fn suffix_at_char(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+
+    #[test]
+    fn warming_up_builds_the_tokenizer_and_the_splitter() {
+        super::warm_up();
+        assert!(super::BPE.get().is_some_and(Option::is_some));
+        assert!(super::SPLITTER.get().is_some());
+    }
 
     /// tiktoken's own count of the whole text.
     fn reference(text: &str) -> u32 {

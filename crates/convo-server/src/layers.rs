@@ -15,7 +15,9 @@ use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -78,12 +80,28 @@ pub(crate) fn apply(routes: Router<Shared>, state: Shared) -> Router {
                 tracing::info_span!("request", method = %req.method(), route, request_id = id)
             }),
         )
-        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
         .with_state(state);
     if let Some(cors) = cors(&config.cors_origins) {
         router = router.layer(cors);
     }
     router
+}
+
+/// Random (version 4) UUIDs for requests that arrive without an `x-request-id`, drawn
+/// from the thread's user-space CSPRNG. tower-http's `MakeRequestUuid` asks the kernel
+/// for every id: a `getrandom` system call per request, on every route.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

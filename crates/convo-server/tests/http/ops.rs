@@ -114,8 +114,26 @@ async fn openapi_describes_every_route() {
 #[tokio::test]
 async fn request_ids_are_set_and_propagated() {
     let s = Server::start().await;
-    let r = s.get("/healthz").send().await;
-    assert!(!r.headers["x-request-id"].is_empty());
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        let r = s.get("/healthz").send().await;
+        let id = r.headers["x-request-id"].to_str().unwrap().to_string();
+        // A version 4 UUID: 8-4-4-4-12 lowercase hex digits, version 4, RFC variant.
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12],
+            "{id}"
+        );
+        assert!(
+            id.chars()
+                .all(|c| c == '-' || matches!(c, '0'..='9' | 'a'..='f')),
+            "{id}"
+        );
+        assert!(groups[2].starts_with('4'), "{id}");
+        assert!(matches!(&groups[3][..1], "8" | "9" | "a" | "b"), "{id}");
+        assert!(seen.insert(id.clone()), "request ids repeat: {id}");
+    }
     let r = s
         .get("/v1/nope")
         .header("x-request-id", "abc-123")
