@@ -1,5 +1,7 @@
 //! Token counting with a real tokenizer (o200k, the GPT-4o family's).
 
+use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 use std::sync::OnceLock;
 use tiktoken_rs::CoreBPE;
 
@@ -28,10 +30,10 @@ const PIECES: &str = concat!(
     r"|\s+",
 );
 
-static SPLITTER: OnceLock<regex::Regex> = OnceLock::new();
+static SPLITTER: OnceLock<Regex> = OnceLock::new();
 
-fn splitter() -> &'static regex::Regex {
-    SPLITTER.get_or_init(|| regex::Regex::new(PIECES).expect("the o200k pattern compiles"))
+fn splitter() -> &'static Regex {
+    SPLITTER.get_or_init(|| Regex::new(PIECES).expect("the o200k pattern compiles"))
 }
 
 /// Calls `f` with each piece of `text`, as o200k's pre-tokenizer cuts it.
@@ -39,13 +41,20 @@ fn pieces(text: &str, mut f: impl FnMut(&str)) {
     let re = splitter();
     let mut at = 0;
     while at < text.len() {
-        let Some(m) = re.find_at(text, at) else {
-            // Every character starts some alternative; never reached.
+        // Every character starts some alternative, so each piece starts where the last
+        // one ended: an anchored search finds it without the reverse scan an unanchored
+        // one needs for the start (a quarter of counting's cost).
+        let from = Input::new(text).range(at..);
+        let Some(m) = re
+            .find(from.clone().anchored(Anchored::Yes))
+            .or_else(|| re.find(from))
+        else {
+            // Never reached, as above.
             f(&text[at..]);
             return;
         };
         let (start, mut end) = (m.start(), m.end());
-        let piece = m.as_str();
+        let piece = &text[start..end];
         // `\s+(?!\S)`: a run of white space before a non-space leaves its last
         // character to the next piece (" word"), unless that would empty it.
         if end < text.len()
