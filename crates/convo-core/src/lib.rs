@@ -4,6 +4,7 @@
 //!
 //! No SQL and no HTTP live here.
 
+mod bpe;
 mod error;
 pub mod history;
 pub mod ids;

@@ -3,13 +3,14 @@
 use regex_automata::meta::Regex;
 use regex_automata::{Anchored, Input};
 use std::sync::OnceLock;
-use tiktoken_rs::CoreBPE;
 
-static BPE: OnceLock<Option<CoreBPE>> = OnceLock::new();
+use crate::bpe::{Rank, Vocab};
 
-/// The tokenizer, built once per process (it takes ~100 ms).
-fn bpe() -> Option<&'static CoreBPE> {
-    BPE.get_or_init(|| tiktoken_rs::o200k_base().ok()).as_ref()
+static BPE: OnceLock<Option<Vocab>> = OnceLock::new();
+
+/// The tokenizer's vocabulary, built once per process (it takes ~100-250 ms).
+fn bpe() -> Option<&'static Vocab> {
+    BPE.get_or_init(Vocab::o200k).as_ref()
 }
 
 /// Pieces longer than this many bytes (a base64 blob, minified data, a run of
@@ -101,10 +102,7 @@ pub fn count(text: &str) -> u32 {
     let Some(b) = bpe() else {
         return text.len().div_ceil(4) as u32;
     };
-    let encode = |piece: &str| -> u32 {
-        std::panic::catch_unwind(|| b.encode_ordinary(piece).len())
-            .unwrap_or_else(|_| piece.len().div_ceil(4)) as u32
-    };
+    let encode = |piece: &str| b.count_piece(piece.as_bytes()) as u32;
     let mut total = 0u64;
     CACHE.with_borrow_mut(|cache| {
         pieces(text, |piece| {
@@ -150,14 +148,17 @@ pub fn truncate_middle(text: &str, max_head: u32, max_tail: u32) -> String {
     // sees a bounded amount of text, however long the input.
     let head_src = prefix_at_char(text, max_head as usize * 6);
     let tail_src = suffix_at_char(text, max_tail as usize * 6);
-    let encode = |s: &str| std::panic::catch_unwind(|| b.encode_ordinary(s)).unwrap_or_default();
+    let encode = |s: &str| {
+        let mut out: Vec<Rank> = Vec::new();
+        pieces(s, |piece| b.encode_piece(piece.as_bytes(), &mut out));
+        out
+    };
+    let decode = |tokens: &[Rank], whole: &str| {
+        String::from_utf8(b.decode(tokens)).unwrap_or_else(|_| whole.to_string())
+    };
     let (h, t) = (encode(head_src), encode(tail_src));
-    let head = b
-        .decode(h[..h.len().min(max_head as usize)].to_vec())
-        .unwrap_or_else(|_| head_src.to_string());
-    let tail = b
-        .decode(t[t.len().saturating_sub(max_tail as usize)..].to_vec())
-        .unwrap_or_else(|_| tail_src.to_string());
+    let head = decode(&h[..h.len().min(max_head as usize)], head_src);
+    let tail = decode(&t[t.len().saturating_sub(max_tail as usize)..], tail_src);
     format!("{head}\n[…]\n{tail}")
 }
 
@@ -194,9 +195,23 @@ mod tests {
         assert!(super::SPLITTER.get().is_some());
     }
 
+    /// tiktoken-rs's own tokenizer, which [`super::bpe`] copies its vocabulary from.
+    fn tiktoken() -> &'static tiktoken_rs::CoreBPE {
+        static FULL: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
+        FULL.get_or_init(|| tiktoken_rs::o200k_base().unwrap())
+    }
+
     /// tiktoken's own count of the whole text.
     fn reference(text: &str) -> u32 {
-        super::bpe().unwrap().encode_ordinary(text).len() as u32
+        tiktoken().encode_ordinary(text).len() as u32
+    }
+
+    /// Our encoding of `text`, token by token.
+    fn encoded(text: &str) -> Vec<super::Rank> {
+        let b = super::bpe().unwrap();
+        let mut out = Vec::new();
+        super::pieces(text, |piece| b.encode_piece(piece.as_bytes(), &mut out));
+        out
     }
 
     #[test]
@@ -220,6 +235,22 @@ mod tests {
         ];
         for t in texts {
             assert_eq!(super::count(t), reference(t), "{t:?}");
+            assert_eq!(encoded(t), tiktoken().encode_ordinary(t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn the_vocabulary_is_tiktokens_token_for_token() {
+        let b = super::bpe().unwrap();
+        let all: Vec<super::Rank> = (0..199_998).collect();
+        let ours: Vec<Vec<u8>> = all.iter().map(|&r| b.decode(&[r])).collect();
+        let theirs: Vec<Vec<u8>> = tiktoken()._decode_native_and_split(all).collect();
+        assert!(ours == theirs, "a token's bytes differ");
+        // Every token encodes to itself, and decodes back: the rank index is complete.
+        for (rank, bytes) in ours.iter().enumerate().step_by(7) {
+            let mut out = Vec::new();
+            b.encode_piece(bytes, &mut out);
+            assert_eq!(out, [rank as super::Rank], "{bytes:?}");
         }
     }
 
@@ -231,6 +262,7 @@ mod tests {
             ).unwrap()
         ) {
             prop_assert_eq!(super::count(&t), reference(&t), "{:?}", t);
+            prop_assert_eq!(encoded(&t), tiktoken().encode_ordinary(&t), "{:?}", t);
         }
     }
 
