@@ -8,6 +8,8 @@
 
 use hashbrown::HashTable;
 
+use crate::hash::fnv1a;
+
 /// A token's id in the vocabulary.
 pub(crate) type Rank = u32;
 
@@ -20,19 +22,10 @@ pub(crate) struct Vocab {
     bytes: Vec<u8>,
     /// Rank `r`'s bytes are `bytes[starts[r]..starts[r + 1]]`.
     starts: Vec<u32>,
-    /// Ranks, found by the hash of their bytes.
+    /// Ranks, found by the FNV-1a hash of their bytes: the keys are short byte strings
+    /// of a fixed vocabulary, probed but never inserted by callers, so a keyed hash
+    /// would buy nothing.
     index: HashTable<Rank>,
-}
-
-/// FNV-1a: the keys are short byte strings from a fixed vocabulary, probed but never
-/// inserted by callers, so a keyed hash buys nothing here.
-fn hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
 }
 
 impl Vocab {
@@ -57,7 +50,7 @@ impl Vocab {
         let ranks = (starts.len() - 1) as Rank;
         let mut index = HashTable::with_capacity(ranks as usize);
         for rank in 0..ranks {
-            index.insert_unique(hash(token(rank)), rank, |&r| hash(token(r)));
+            index.insert_unique(fnv1a(token(rank)), rank, |&r| fnv1a(token(r)));
         }
         Vocab {
             bytes,
@@ -78,7 +71,7 @@ impl Vocab {
     /// The rank of the token that is exactly `bytes`.
     fn rank(&self, bytes: &[u8]) -> Option<Rank> {
         self.index
-            .find(hash(bytes), |&r| self.token(r) == bytes)
+            .find(fnv1a(bytes), |&r| self.token(r) == bytes)
             .copied()
     }
 

@@ -6,6 +6,7 @@
 
 mod bpe;
 mod error;
+pub mod hash;
 pub mod history;
 pub mod ids;
 mod job;

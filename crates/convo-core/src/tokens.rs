@@ -148,18 +148,20 @@ pub fn truncate_middle(text: &str, max_head: u32, max_tail: u32) -> String {
     // sees a bounded amount of text, however long the input.
     let head_src = prefix_at_char(text, max_head as usize * 6);
     let tail_src = suffix_at_char(text, max_tail as usize * 6);
-    let encode = |s: &str| {
-        let mut out: Vec<Rank> = Vec::new();
-        pieces(s, |piece| b.encode_piece(piece.as_bytes(), &mut out));
-        out
-    };
     let decode = |tokens: &[Rank], whole: &str| {
         String::from_utf8(b.decode(tokens)).unwrap_or_else(|_| whole.to_string())
     };
-    let (h, t) = (encode(head_src), encode(tail_src));
+    let (h, t) = (encode(b, head_src), encode(b, tail_src));
     let head = decode(&h[..h.len().min(max_head as usize)], head_src);
     let tail = decode(&t[t.len().saturating_sub(max_tail as usize)..], tail_src);
     format!("{head}\n[…]\n{tail}")
+}
+
+/// The tokens of `text`, as tiktoken's `encode_ordinary` gives them.
+fn encode(b: &Vocab, text: &str) -> Vec<Rank> {
+    let mut out = Vec::new();
+    pieces(text, |piece| b.encode_piece(piece.as_bytes(), &mut out));
+    out
 }
 
 fn prefix_at_char(s: &str, max: usize) -> &str {
@@ -208,10 +210,7 @@ mod tests {
 
     /// Our encoding of `text`, token by token.
     fn encoded(text: &str) -> Vec<super::Rank> {
-        let b = super::bpe().unwrap();
-        let mut out = Vec::new();
-        super::pieces(text, |piece| b.encode_piece(piece.as_bytes(), &mut out));
-        out
+        super::encode(super::bpe().unwrap(), text)
     }
 
     #[test]

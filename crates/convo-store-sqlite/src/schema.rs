@@ -297,8 +297,7 @@ mod tests {
     #[test]
     fn version_one_databases_keep_their_index_through_later_versions() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(super::sql(0)).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        at_version(&conn, 1);
         conn.execute_batch(
             "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
                  VALUES ('conv_a', 'alice', 'Helper', 1, 1);
@@ -328,10 +327,7 @@ mod tests {
     #[test]
     fn version_three_databases_check_kinds_without_a_temporary_table() {
         let mut conn = Connection::open_in_memory().unwrap();
-        for i in 0..3 {
-            conn.execute_batch(super::sql(i)).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        at_version(&conn, 3);
         add_conversation(&conn);
         add(&conn, "msg_before", "message", "before words");
         let insert = "INSERT INTO items (id, conversation_pk, kind, text, created_at) \
@@ -376,10 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
         let mut writer = Connection::open(&path).unwrap();
-        for i in 0..3 {
-            writer.execute_batch(super::sql(i)).unwrap();
-        }
-        writer.pragma_update(None, "user_version", 3).unwrap();
+        at_version(&writer, 3);
         let other = Connection::open(&path).unwrap();
         let definition = |c: &Connection| -> String {
             c.query_row(
@@ -400,6 +393,15 @@ mod tests {
             )
             .unwrap_err();
         assert!(bad.to_string().contains("kind = 'message' OR"), "{bad}");
+    }
+
+    /// Builds the schema of `version` on `conn`, as that version's build left it.
+    fn at_version(conn: &Connection, version: usize) {
+        for i in 0..version {
+            conn.execute_batch(super::sql(i)).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
     }
 
     fn intact(conn: &Connection) {
@@ -440,9 +442,7 @@ mod tests {
     #[test]
     fn messages_queued_by_version_two_are_indexed_by_the_migration() {
         let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(super::sql(0)).unwrap();
-        conn.execute_batch(super::sql(1)).unwrap();
-        conn.pragma_update(None, "user_version", 2).unwrap();
+        at_version(&conn, 2);
         add_conversation(&conn);
         add(&conn, "msg_queued", "message", "queued words");
         assert_eq!(matches(&conn, "queued"), 0, "version 2 queues it");

@@ -8,12 +8,7 @@ use crate::sql_err;
 /// The search token of a user: one FTS5 token (letters and digits) derived from the
 /// user id by FNV-1a, stored with each of the user's messages.
 pub fn tag(user: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in user.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("u{h:016x}")
+    format!("u{:016x}", convo_core::hash::fnv1a(user.as_bytes()))
 }
 
 /// Most pending messages one periodic pass indexes: bounds the time the pass adds to
@@ -139,6 +134,12 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tags_never_change() {
+        // Stored with every indexed message: a new value would hide old messages.
+        assert_eq!(super::tag("alice"), "u508b2abb65a03907");
+    }
+
     #[test]
     fn user_text_is_never_fts_syntax() {
         assert_eq!(
