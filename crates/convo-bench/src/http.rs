@@ -278,9 +278,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 fn fresh_db(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", p.display()));
-    }
+    crate::dbfile::remove(&p);
     p
 }
 

@@ -5,6 +5,7 @@
 //! without `--quick` for the full run recorded in BENCHMARKS.md.
 
 mod data;
+mod dbfile;
 mod http;
 mod reads;
 mod stats;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::data::{self, Gen};
+use crate::dbfile;
 use crate::stats::{Row, Series, timed};
 use crate::{Plan, Verdict};
 
@@ -36,7 +37,8 @@ pub async fn history_db(dir: &Path, items: usize) -> anyhow::Result<PathBuf> {
         return Ok(path);
     }
     let t = Instant::now();
-    let store = open(&path, Durability::Normal).await?;
+    let seeding = dbfile::start_seeding(&path);
+    let store = open(&seeding, Durability::Normal).await?;
     let m = Arc::new(ConversationManager::new(
         store.clone(),
         TARGET_USER,
@@ -63,6 +65,7 @@ pub async fn history_db(dir: &Path, items: usize) -> anyhow::Result<PathBuf> {
     }
     while tasks.join_next().await.transpose()?.is_some() {}
     store.close().await?;
+    dbfile::finish_seeding(&seeding, &path)?;
     println!(
         "  seeded {} ({items} items) in {:.1}s",
         path.display(),
@@ -78,7 +81,8 @@ async fn listing_db(dir: &Path, n: usize) -> anyhow::Result<PathBuf> {
         return Ok(path);
     }
     let t = Instant::now();
-    let store = open(&path, Durability::Normal).await?;
+    let seeding = dbfile::start_seeding(&path);
+    let store = open(&seeding, Durability::Normal).await?;
     let m = Arc::new(ConversationManager::new(
         store.clone(),
         TARGET_USER,
@@ -115,6 +119,7 @@ async fn listing_db(dir: &Path, n: usize) -> anyhow::Result<PathBuf> {
     }
     while tasks.join_next().await.transpose()?.is_some() {}
     store.close().await?;
+    dbfile::finish_seeding(&seeding, &path)?;
     println!(
         "  seeded {} ({n} conversations) in {:.1}s",
         path.display(),

@@ -12,19 +12,13 @@ use crate::data::Gen;
 use crate::stats::{Row, Series};
 use crate::{Plan, Verdict};
 
-fn remove_db(path: &Path) {
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
-    }
-}
-
 async fn fresh(
     dir: &Path,
     name: &str,
     durability: Durability,
 ) -> anyhow::Result<(Arc<dyn Store>, PathBuf)> {
     let path = dir.join(name);
-    remove_db(&path);
+    crate::dbfile::remove(&path);
     let store = SqliteStore::open(
         &path,
         SqliteOptions {
