@@ -4,6 +4,7 @@
 //!
 //! No SQL and no HTTP live here.
 
+mod ascii_pieces;
 mod bpe;
 mod error;
 pub mod hash;
