@@ -136,8 +136,10 @@ async fn main() -> anyhow::Result<()> {
     let line: Vec<String> = verdicts
         .iter()
         .map(|v| {
+            // Three decimals: at two, a ratio just under its bound read as the bound
+            // itself beside FAIL ("0.80 (>=0.80x bare) FAIL").
             format!(
-                "{} {:.2} ({}) {}",
+                "{} {:.3} ({}) {}",
                 v.name,
                 v.ratio,
                 v.rule,

@@ -50,11 +50,12 @@ fn split(text: &str, by_hand: bool, mut f: impl FnMut(&str)) {
     let mut at = 0;
     while at < text.len() {
         let found = match by_hand.then(|| ascii_pieces::piece_end(text, at)).flatten() {
-            Some(end) => Some((at, end)),
+            // Every piece is at least one character long, or this loop would not end.
+            Some(end) if end > at => Some((at, end)),
             // Every character starts some alternative, so each piece starts where
             // the last one ended: an anchored search finds it without the reverse
             // scan an unanchored one needs for the start.
-            None => {
+            _ => {
                 let from = Input::new(text).range(at..);
                 re.find(from.clone().anchored(Anchored::Yes))
                     .or_else(|| re.find(from))
