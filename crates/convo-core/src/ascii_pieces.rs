@@ -69,19 +69,16 @@ fn contraction(b: &[u8], i: usize) -> Result<usize, NotAscii> {
     })
 }
 
-/// Alternatives 1 (`lower_needed`) and 2: a word, after an optional leading
-/// character. Without that character the word would have to start on it, and it is
-/// not a letter, so taking it is the only way to match.
-fn word(b: &[u8], s: usize, c: u8, lower_needed: bool) -> Found {
+/// Alternatives 1 and 2 at once: a word, after an optional leading character.
+/// Upper-case letters then lower-case ones, with at least one of either: the first
+/// needs a lower-case letter and the second, tried when the first fails, an upper-case
+/// one, so they scan the same runs. Without the leading character the word would
+/// have to start on it, and it is not a letter, so taking it is the only way to match.
+fn word(b: &[u8], s: usize, c: u8) -> Found {
     let from = if lead(c) { s + 1 } else { s };
     let upper_end = run(b, from, |c| c.is_ascii_uppercase())?;
     let lower_end = run(b, upper_end, |c| c.is_ascii_lowercase())?;
-    let matched = if lower_needed {
-        lower_end > upper_end
-    } else {
-        upper_end > from
-    };
-    Ok(if matched {
+    Ok(if lower_end > from {
         Some(contraction(b, lower_end)?)
     } else {
         None
@@ -103,10 +100,7 @@ fn piece(b: &[u8], s: usize) -> Found {
     let Some(c) = at(b, s)? else {
         return Ok(None);
     };
-    if let Some(end) = word(b, s, c, true)? {
-        return Ok(Some(end));
-    }
-    if let Some(end) = word(b, s, c, false)? {
+    if let Some(end) = word(b, s, c)? {
         return Ok(Some(end));
     }
     if c.is_ascii_digit() {
