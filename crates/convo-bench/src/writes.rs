@@ -242,8 +242,9 @@ pub async fn run(
     for writers in [1usize, 16, 64] {
         // Each writer appends at least 50 times a round, so a round measures
         // writers sharing commits rather than mostly its own start and ragged end
-        // (at 10 appends each, a 64-writer round lasted ~15 ms).
-        let per = (plan.appends / writers).max(50);
+        // (at 10 appends each, a 64-writer round lasted ~15 ms); a lone writer, which
+        // waits for an fsync per append, at most `plan.appends` times.
+        let per = (plan.group_appends / writers).clamp(50, plan.appends);
         let (mut ours, mut base) = (Series::default(), Series::default());
         // As many rows as our round appends, so both sides' rounds last long enough
         // to measure more than their first milliseconds.
