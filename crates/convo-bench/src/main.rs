@@ -14,6 +14,12 @@ mod writes;
 use clap::Parser;
 use std::path::Path;
 
+/// The allocator the `convo` binary ships with, so the in-process scenarios measure
+/// the engine as convo runs it (the bare side shares the process, and SQLite's own
+/// allocations go to the C library's malloc either way).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Command line.
 #[derive(Parser, Debug)]
 #[command(about = "convo's benchmarks, as ratios against bare SQLite")]
