@@ -46,10 +46,15 @@ struct UpkeepState {
 }
 
 impl UpkeepState {
+    /// Whether the next commit runs a pass.
+    fn is_due(&self) -> bool {
+        Instant::now() >= self.due
+    }
+
     /// Runs a pass inside the open transaction if one is due; a failing pass is
     /// rolled back alone and retried after `every`.
     fn maybe_run(&mut self, conn: &Connection) {
-        if Instant::now() < self.due {
+        if !self.is_due() {
             return;
         }
         let outcome = run_cached(conn, "SAVEPOINT upkeep")
@@ -164,9 +169,23 @@ struct Core {
     conn: Connection,
     upkeep: UpkeepState,
     syncer: Option<Syncer>,
+    /// The connection's busy timeout (how long BEGIN waits for another process).
+    busy_timeout: Duration,
 }
 
 impl Core {
+    /// Opens a group's transaction unless another process holds the write lock (then
+    /// returns `None` at once instead of waiting out the busy timeout).
+    fn begin_unless_busy(&self) -> Option<Open> {
+        let _ = self.conn.busy_timeout(Duration::ZERO);
+        let began = run_cached(&self.conn, "BEGIN IMMEDIATE").is_ok();
+        let _ = self.conn.busy_timeout(self.busy_timeout);
+        began.then_some(Open {
+            applied: 0,
+            isolate: false,
+        })
+    }
+
     /// Acknowledges the writes of `group` after its commit: at once, or with a sync
     /// thread after the fsync that makes the commit durable, made on this thread when
     /// `wait` (a lone write gains nothing from a hand-off). Returns whether the sync
@@ -210,8 +229,20 @@ pub struct Writer {
     in_flight: AtomicUsize,
     /// When a write last arrived while another was in flight (µs since `epoch`).
     contended_at: AtomicU64,
+    /// How long the last write committed on its caller's thread took, fsync included
+    /// (µs; starts high, so the first one hands its thread's other tasks over).
+    last_inline_us: AtomicU64,
+    /// [`SHORT_INLINE`], or another bound in tests.
+    short_inline: Duration,
     epoch: Instant,
 }
+
+/// A lone write that took at most this long last time commits on its async worker
+/// without `block_in_place`. Handing the worker's other tasks to another thread and
+/// back cost ~100 µs of CPU per lone HTTP append here, more than the write itself on
+/// fast storage; a write this short holds up nothing. Slow storage, a busy database
+/// or due upkeep sends the write through `block_in_place` again.
+const SHORT_INLINE: Duration = Duration::from_micros(250);
 
 /// Writes commit on their callers' threads only after this long without concurrent
 /// writes: under concurrency, group commits on the writer thread are cheaper.
@@ -250,6 +281,9 @@ impl Writer {
                 }),
             )
         });
+        let busy_ms: u64 = conn
+            .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+            .unwrap_or(0);
         let core: SharedCore = Arc::new(Mutex::new(Some(Core {
             conn,
             upkeep: UpkeepState {
@@ -257,6 +291,7 @@ impl Writer {
                 due: Instant::now(),
             },
             syncer,
+            busy_timeout: Duration::from_millis(busy_ms),
         })));
         let shared = core.clone();
         let thread = std::thread::Builder::new()
@@ -269,6 +304,8 @@ impl Writer {
             core,
             in_flight: AtomicUsize::new(0),
             contended_at: AtomicU64::new(0),
+            last_inline_us: AtomicU64::new(u64::MAX),
+            short_inline: SHORT_INLINE,
             epoch: Instant::now(),
         }
     }
@@ -278,10 +315,11 @@ impl Writer {
     /// depend only on what it captured and the database.
     ///
     /// A write that is the only one in flight, with no concurrent writes lately,
-    /// commits on the caller's thread (`block_in_place`) instead of the writer thread:
-    /// handing it over and back costs two thread wake-ups, ~30 µs each on a virtual
-    /// machine, which is as much as the write itself when fsync is fast. Concurrent
-    /// writes queue to the writer thread and share its group commits.
+    /// commits on the caller's thread instead of the writer thread: handing it over
+    /// and back costs two thread wake-ups, ~30 µs each on a virtual machine, which is
+    /// as much as the write itself when fsync is fast. It runs in `block_in_place`
+    /// unless the last such write was short (see [`SHORT_INLINE`]). Concurrent writes
+    /// queue to the writer thread and share its group commits.
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -305,11 +343,27 @@ impl Writer {
             match self.core.try_lock() {
                 Ok(mut guard) if guard.is_some() => {
                     let core = guard.as_mut().expect("checked");
-                    tokio::task::block_in_place(|| {
+                    let last = &self.last_inline_us;
+                    let short = last.load(Ordering::Relaxed)
+                        <= self.short_inline.as_micros() as u64
+                        && !core.upkeep.is_due();
+                    // Never wait for another process's lock without block_in_place.
+                    let open = short.then(|| core.begin_unless_busy()).flatten();
+                    let here = open.is_some();
+                    // Timed without the hand-off, which would otherwise keep every
+                    // later write on the slow path.
+                    let commit = move |core: &mut Core| {
+                        let started = Instant::now();
                         let mut group = vec![op];
-                        let outcome = commit_group(&core.conn, &mut group, None, &mut core.upkeep);
+                        let outcome = commit_group(&core.conn, &mut group, open, &mut core.upkeep);
                         core.acknowledge(&mut group, outcome, true);
-                    });
+                        last.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                    };
+                    if here {
+                        commit(core);
+                    } else {
+                        tokio::task::block_in_place(|| commit(core));
+                    }
                     drop(guard);
                     return rx.try_recv().map_err(|_| Error::Closed)?;
                 }
@@ -693,6 +747,68 @@ mod tests {
 
     fn no_upkeep() -> Upkeep {
         upkeep().upkeep
+    }
+
+    #[test]
+    fn a_lone_write_never_holds_its_worker_while_another_process_has_the_lock() {
+        // One async worker: whatever blocks it stops every other task.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (dir, conn) = open();
+        let mut writer = Writer::start(conn, no_upkeep(), None);
+        // Every lone write counts as short, however slow this machine's disk.
+        writer.short_inline = Duration::from_secs(60);
+        let writer = Arc::new(writer);
+        let insert = |w: &Arc<Writer>, v: &'static str| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.write(move |c| {
+                    c.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                        .map(drop)
+                        .map_err(sql_err)
+                })
+                .await
+            })
+        };
+        rt.block_on(async {
+            // Past the quiet period, then a lone write that commits on its worker.
+            tokio::time::sleep(QUIET_BEFORE_INLINE * 2).await;
+            insert(&writer, "a").await.unwrap().unwrap();
+            // Another process takes the write lock for 300 ms.
+            let other = Connection::open(dir.path().join("w.db")).unwrap();
+            other.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let holder = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                other.execute_batch("COMMIT").unwrap();
+            });
+            let ticks = Arc::new(AtomicU32::new(0));
+            let ticker = {
+                let ticks = ticks.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        ticks.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            };
+            let started = Instant::now();
+            insert(&writer, "b").await.unwrap().unwrap();
+            let waited = started.elapsed();
+            ticker.abort();
+            holder.join().unwrap();
+            assert!(waited >= Duration::from_millis(200), "{waited:?}");
+            // The ticker ran while the write waited for the lock: ~30 ticks.
+            let n = ticks.load(Ordering::SeqCst);
+            assert!(
+                n >= 10,
+                "only {n} ticks in {waited:?}: the write held the worker"
+            );
+        });
+        let check = Connection::open(dir.path().join("w.db")).unwrap();
+        assert_eq!(stored(&check), ["a", "b"]);
     }
 
     fn insert_row(c: &Connection) -> Result<i64> {
