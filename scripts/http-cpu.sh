@@ -3,13 +3,17 @@
 # (throughput swings with the host; CPU time per request moves much less).
 #
 #   scripts/http-cpu.sh target/release/convo [other/convo ...]
+#   CONNS=1 scripts/http-cpu.sh ...     # lone requests (default 64 connections)
 #
 # For each binary, three alternating rounds: a fresh database, 64 conversations of one
-# user, `wrk -t2 -c64 -d4s` of GET /noop, then of one-message appends round-robin over
-# the 64 conversations. Prints requests/s and the server's CPU µs per request (all of
-# its threads, from /proc). Needs wrk (`apt-get install wrk`), curl and python3.
+# user, `wrk -t2 -c64 -d4s` (`-t1 -c1` with CONNS=1) of GET /noop, then of one-message
+# appends round-robin over the 64 conversations. Prints requests/s and the server's CPU
+# µs per request (all of its threads, from /proc). Needs wrk (`apt-get install wrk`),
+# curl and python3.
 set -euo pipefail
 port=${PORT:-18765}
+conns=${CONNS:-64}
+threads=$((conns < 2 ? conns : 2))
 dir=$(mktemp -d)
 trap 'pkill -f "127.0.0.1:$port" || true; rm -rf "$dir"' EXIT
 cat > "$dir/append.lua" <<LUA
@@ -28,7 +32,7 @@ measure() { # pid label wrk-args...
   local pid=$1 label=$2; shift 2
   local t0 t1 out reqs
   t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-  out=$(wrk -t2 -c64 -d4s "$@")
+  out=$(wrk -t"$threads" -c"$conns" -d4s "$@")
   t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   reqs=$(awk '/requests in/{print $1}' <<<"$out")
   awk -v l="$label" -v r="$reqs" -v c=$((t1 - t0)) -v rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")" \
