@@ -180,10 +180,7 @@ impl Core {
         let _ = self.conn.busy_timeout(Duration::ZERO);
         let began = run_cached(&self.conn, "BEGIN IMMEDIATE").is_ok();
         let _ = self.conn.busy_timeout(self.busy_timeout);
-        began.then_some(Open {
-            applied: 0,
-            isolate: false,
-        })
+        began.then(Open::fresh)
     }
 
     /// Acknowledges the writes of `group` after its commit: at once, or with a sync
@@ -239,7 +236,7 @@ pub struct Writer {
 
 /// A lone write that took at most this long last time commits on its async worker
 /// without `block_in_place`. Handing the worker's other tasks to another thread and
-/// back cost ~100 µs of CPU per lone HTTP append here, more than the write itself on
+/// back cost ~75 µs of CPU per lone HTTP append here, more than the write itself on
 /// fast storage; a write this short holds up nothing. Slow storage, a busy database
 /// or due upkeep sends the write through `block_in_place` again.
 const SHORT_INLINE: Duration = Duration::from_micros(250);
@@ -522,6 +519,16 @@ struct Open {
     isolate: bool,
 }
 
+impl Open {
+    /// A transaction just begun, nothing applied, writes not isolated.
+    fn fresh() -> Open {
+        Open {
+            applied: 0,
+            isolate: false,
+        }
+    }
+}
+
 /// Applies the writes of `group` not yet applied, opening the group's transaction
 /// first if `open` is `None`, and leaves it open. A write that fails after changing
 /// rows (or whose error ended the transaction) keeps its error and is left out of a
@@ -536,10 +543,7 @@ fn apply_new(
         Some(st) => st,
         None => {
             begin(conn)?;
-            Open {
-                applied: 0,
-                isolate: false,
-            }
+            Open::fresh()
         }
     };
     'replay: loop {
