@@ -220,6 +220,11 @@ macro_rules! front_of_user {
 /// calls, outputs, reply) usually arrive within a second to the user's front
 /// conversation, and rewriting the row and its two listing-index entries for each of
 /// them was the largest cost of an append beyond the item's own row.
+///
+/// A conversation that is not the front always moves, and strictly past every other
+/// conversation of its user: millisecond timestamps tie (a create and the next append
+/// can share one), and ties list by key, so without the step past the newest
+/// `updated_at` the appended-to conversation could stay behind a newer one.
 fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<()> {
     let Recency { updated_at, front } = match known {
         Some(r) => r,
@@ -238,8 +243,16 @@ fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<
             })
             .map_err(sql_err)?,
     };
-    let moves = at > updated_at && (front != pk || at / 1000 > updated_at / 1000);
-    if moves {
+    if front != pk {
+        conn.prepare_cached(
+            "UPDATE conversations SET updated_at = max(?1, \
+             (SELECT o.updated_at + 1 FROM conversations o WHERE o.user_id = conversations.user_id \
+             ORDER BY o.updated_at DESC LIMIT 1)) WHERE pk = ?2",
+        )
+        .map_err(sql_err)?
+        .execute(params![at, pk])
+        .map_err(sql_err)?;
+    } else if at > updated_at && at / 1000 > updated_at / 1000 {
         conn.prepare_cached("UPDATE conversations SET updated_at = ?1 WHERE pk = ?2")
             .map_err(sql_err)?
             .execute(params![at, pk])

@@ -407,6 +407,38 @@ pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
         .await
         .unwrap();
     assert_eq!(p.data[0].id, oldest);
+    // Also when another conversation's activity time is not behind the append's: a
+    // create stamped later than the wall clock (as a create and an append within one
+    // millisecond tie) must not keep the appended-to conversation behind it.
+    let (ahead, _) = m
+        .create_conversation(
+            NewConversation {
+                id: None,
+                user: user("alice"),
+                persona: PersonaName::new("Helper").unwrap(),
+                name: None,
+                metadata: BTreeMap::new(),
+                created_at: Some(Timestamp::from_unix_ms(
+                    Timestamp::now().unix_ms() + 3_600_000,
+                )),
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let listed = m
+        .list_conversations("alice", &ConversationQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.data[0].id, ahead.id);
+    m.add_message("alice", &made[1], Role::User, "bump again", None)
+        .await
+        .unwrap();
+    let listed = m
+        .list_conversations("alice", &ConversationQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.data[0].id, made[1]);
     assert!(matches!(
         m.list_conversations(
             "alice",
