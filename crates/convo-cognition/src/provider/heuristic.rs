@@ -187,8 +187,10 @@ mod tests {
             first_user_message: Some("Plan a trip to Lisbon".into()),
         };
         let reply = HeuristicProvider.complete(&req).await.unwrap();
+        // Microseconds of work; the bound leaves room for a descheduled thread on a
+        // loaded machine while still failing anything that waits on I/O or a model.
         assert!(
-            reply.latency < Duration::from_millis(5),
+            reply.latency < Duration::from_millis(250),
             "{:?}",
             reply.latency
         );
