@@ -221,10 +221,15 @@ macro_rules! front_of_user {
 /// conversation, and rewriting the row and its two listing-index entries for each of
 /// them was the largest cost of an append beyond the item's own row.
 ///
-/// A conversation that is not the front always moves, and strictly past every other
-/// conversation of its user: millisecond timestamps tie (a create and the next append
-/// can share one), and ties list by key, so without the step past the newest
-/// `updated_at` the appended-to conversation could stay behind a newer one.
+/// A conversation that is not the front always moves: to `at`, or to `at + 1` ms when
+/// another of the user's conversations already shows `at` or later. Millisecond
+/// timestamps tie (a create and the next append can share one) and ties list by key,
+/// so without that step the appended-to conversation could stay behind a newer one.
+/// The step is at most one millisecond, so `updated_at` never runs ahead of the clock
+/// however fast a user's conversations take turns (several touched within one
+/// millisecond list by key among themselves), and a conversation stamped later than
+/// the clock (an import, a skewed clock) keeps its place until the clock gets there.
+/// `updated_at` never moves back.
 fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<()> {
     let Recency { updated_at, front } = match known {
         Some(r) => r,
@@ -245,9 +250,9 @@ fn touch(conn: &Connection, pk: i64, at: i64, known: Option<Recency>) -> Result<
     };
     if front != pk {
         conn.prepare_cached(
-            "UPDATE conversations SET updated_at = max(?1, \
-             (SELECT o.updated_at + 1 FROM conversations o WHERE o.user_id = conversations.user_id \
-             ORDER BY o.updated_at DESC LIMIT 1)) WHERE pk = ?2",
+            "UPDATE conversations SET updated_at = max(updated_at, ?1 + coalesce( \
+             (SELECT o.updated_at >= ?1 FROM conversations o WHERE o.user_id = conversations.user_id \
+             ORDER BY o.updated_at DESC LIMIT 1), 0)) WHERE pk = ?2",
         )
         .map_err(sql_err)?
         .execute(params![at, pk])

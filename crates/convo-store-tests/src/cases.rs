@@ -407,38 +407,51 @@ pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
         .await
         .unwrap();
     assert_eq!(p.data[0].id, oldest);
-    // Also when another conversation's activity time is not behind the append's: a
-    // create stamped later than the wall clock (as a create and an append within one
-    // millisecond tie) must not keep the appended-to conversation behind it.
-    let (ahead, _) = m
-        .create_conversation(
+    // Also when a create and the append share a millisecond (timestamps tie there):
+    // rounds of a create, then at once an append elsewhere. Each round starts past the
+    // millisecond the last one touched, and the moved conversation's time stays on
+    // the clock.
+    for round in 0..20 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        m.create_conversation(
             NewConversation {
                 id: None,
                 user: user("alice"),
                 persona: PersonaName::new("Helper").unwrap(),
                 name: None,
                 metadata: BTreeMap::new(),
-                created_at: Some(Timestamp::from_unix_ms(
-                    Timestamp::now().unix_ms() + 3_600_000,
-                )),
+                created_at: None,
             },
             vec![],
         )
         .await
         .unwrap();
+        let target = &made[round % made.len()];
+        m.add_message("alice", target, Role::User, "again", None)
+            .await
+            .unwrap();
+        let listed = m
+            .list_conversations("alice", &ConversationQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(&listed.data[0].id, target, "round {round}");
+        let ahead = listed.data[0].updated_at.unix_ms() - Timestamp::now().unix_ms();
+        assert!(ahead <= 1, "updated_at {ahead} ms ahead of the clock");
+    }
+    // Two conversations taking turns faster than the clock ticks: neither runs ahead
+    // of it (several touched within one millisecond list by key among themselves).
+    for i in 0..200 {
+        m.add_message("alice", &made[i % 2], Role::User, "turn", None)
+            .await
+            .unwrap();
+    }
     let listed = m
         .list_conversations("alice", &ConversationQuery::default())
         .await
         .unwrap();
-    assert_eq!(listed.data[0].id, ahead.id);
-    m.add_message("alice", &made[1], Role::User, "bump again", None)
-        .await
-        .unwrap();
-    let listed = m
-        .list_conversations("alice", &ConversationQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(listed.data[0].id, made[1]);
+    let newest = listed.data.iter().map(|c| c.updated_at.unix_ms()).max();
+    let ahead = newest.unwrap() - Timestamp::now().unix_ms();
+    assert!(ahead <= 1, "updated_at {ahead} ms ahead of the clock");
     assert!(matches!(
         m.list_conversations(
             "alice",
