@@ -277,9 +277,9 @@ async fn list_series(path: &Path, plan: &Plan) -> anyhow::Result<(Series, Series
     let bare = bare_conn(path)?;
     let (mut ours, mut base) = (Series::default(), Series::default());
     for _ in 0..plan.rounds {
-        let mut lat = Vec::with_capacity(plan.reads);
+        let mut lat = Vec::with_capacity(plan.list_reads);
         let start = Instant::now();
-        for _ in 0..plan.reads {
+        for _ in 0..plan.list_reads {
             let t = Instant::now();
             let mut stmt = bare.prepare_cached(
                 "SELECT id, user_id, persona, name, name_by_person, created_at, updated_at, metadata, chat_log \
@@ -297,9 +297,9 @@ async fn list_series(path: &Path, plan: &Plan) -> anyhow::Result<(Series, Series
             assert_eq!(n, 50);
             lat.push(t.elapsed());
         }
-        base.round(plan.reads, start.elapsed(), lat);
+        base.round(plan.list_reads, start.elapsed(), lat);
         let m2 = m.clone();
-        timed(&mut ours, plan.reads, |_| {
+        timed(&mut ours, plan.list_reads, |_| {
             let m = m2.clone();
             async move {
                 let q = ConversationQuery {
