@@ -1,9 +1,9 @@
 //! The cases. Each takes a harness with a fresh database.
 
 use convo_core::{
-    ChangeSource, Content, ConversationQuery, Error, FieldContent, HistoryOptions, ItemBody,
-    ItemQuery, JobKind, JobOutcome, JobQuery, JobState, NewConversation, NewItem, Order,
-    PersonaName, ProfileOp, Role, Timestamp, UserId,
+    ChangeSource, Content, Conversation, ConversationManager, ConversationQuery, Error,
+    FieldContent, HistoryOptions, ItemBody, ItemQuery, JobKind, JobOutcome, JobQuery, JobState,
+    NewConversation, NewItem, Order, Page, PersonaName, ProfileOp, Role, Timestamp, UserId,
 };
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -343,6 +343,13 @@ pub async fn item_pagination_edges<H: Harness>(h: &H) {
     ));
 }
 
+/// Alice's first page of conversations, most recently active first.
+async fn newest_first(m: &ConversationManager) -> Page<Conversation> {
+    m.list_conversations("alice", &ConversationQuery::default())
+        .await
+        .unwrap()
+}
+
 /// Conversations list newest activity first, page by cursor, filter by persona.
 pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
     let store = h.open().await;
@@ -402,11 +409,7 @@ pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
     m.add_message("alice", &oldest, Role::User, "bump", None)
         .await
         .unwrap();
-    let p = m
-        .list_conversations("alice", &ConversationQuery::default())
-        .await
-        .unwrap();
-    assert_eq!(p.data[0].id, oldest);
+    assert_eq!(newest_first(&m).await.data[0].id, oldest);
     // Also when a create and the append share a millisecond (timestamps tie there):
     // rounds of a create, then at once an append elsewhere. Each round starts past the
     // millisecond the last one touched, and the moved conversation's time stays on
@@ -430,10 +433,7 @@ pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
         m.add_message("alice", target, Role::User, "again", None)
             .await
             .unwrap();
-        let listed = m
-            .list_conversations("alice", &ConversationQuery::default())
-            .await
-            .unwrap();
+        let listed = newest_first(&m).await;
         assert_eq!(&listed.data[0].id, target, "round {round}");
         let ahead = listed.data[0].updated_at.unix_ms() - Timestamp::now().unix_ms();
         assert!(ahead <= 1, "updated_at {ahead} ms ahead of the clock");
@@ -445,10 +445,7 @@ pub async fn conversation_pagination_and_persona_filter<H: Harness>(h: &H) {
             .await
             .unwrap();
     }
-    let listed = m
-        .list_conversations("alice", &ConversationQuery::default())
-        .await
-        .unwrap();
+    let listed = newest_first(&m).await;
     let newest = listed.data.iter().map(|c| c.updated_at.unix_ms()).max();
     let ahead = newest.unwrap() - Timestamp::now().unix_ms();
     assert!(ahead <= 1, "updated_at {ahead} ms ahead of the clock");

@@ -205,6 +205,16 @@ async fn cors_only_when_configured() {
     assert!(r.headers.get("access-control-allow-origin").is_none());
 }
 
+/// The default user's conversations, read from the store (not through the server).
+async fn stored_conversations(s: &Server) -> Vec<convo_core::Conversation> {
+    let local = convo_core::UserId::new("local").unwrap();
+    s.store
+        .list_conversations(&local, &Default::default())
+        .await
+        .unwrap()
+        .data
+}
+
 #[tokio::test]
 async fn timeouts_are_json_and_posts_are_not_retried() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -240,13 +250,8 @@ async fn timeouts_are_json_and_posts_are_not_retried() {
     assert!(answer.contains("\"error\""), "{answer}");
     // Nothing was created (asked of the store: another request through this server
     // would itself be under the 300 ms timeout on a loaded machine).
-    let local = convo_core::UserId::new("local").unwrap();
-    let page = s
-        .store
-        .list_conversations(&local, &Default::default())
-        .await
-        .unwrap();
-    assert!(page.data.is_empty(), "{:?}", page.data);
+    let stored = stored_conversations(&s).await;
+    assert!(stored.is_empty(), "{stored:?}");
 }
 
 #[tokio::test]
@@ -328,14 +333,9 @@ async fn shutdown_finishes_a_request_in_flight() {
         .unwrap()
         .unwrap();
     // The write it acknowledged is stored.
-    let local = convo_core::UserId::new("local").unwrap();
-    let page = s
-        .store
-        .list_conversations(&local, &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(page.data.len(), 1);
-    assert_eq!(page.data[0].metadata["k"], "v");
+    let stored = stored_conversations(&s).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].metadata["k"], "v");
 }
 
 #[tokio::test]
