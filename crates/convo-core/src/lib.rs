@@ -16,6 +16,7 @@ mod model;
 mod names;
 pub mod prepare;
 pub mod profile;
+pub mod relevance;
 pub mod store;
 mod time;
 pub mod tokens;

@@ -1,5 +1,7 @@
-//! Full-text search over a user's messages (FTS5, bm25-ranked).
+//! Full-text search over a user's messages: FTS5 finds them, BM25 over the user's own
+//! messages ranks them.
 
+use convo_core::relevance::{CorpusStats, Terms, rank};
 use convo_core::{Error, Result, SearchHit, SearchQuery, Timestamp, UserId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -84,52 +86,95 @@ pub fn index_all(conn: &Connection) -> Result<bool> {
     index_pending(conn, None)
 }
 
-/// Turns plain words into an FTS5 query that matches all of them, so no user input
-/// is ever read as FTS5 syntax.
-fn fts_query(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split_whitespace()
-        .map(|w| w.replace(|c: char| c == '"' || c.is_control(), ""))
-        .filter(|w| w.chars().any(char::is_alphanumeric))
-        .map(|w| format!("text : \"{w}\""))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" AND "))
+/// One query word as an FTS5 phrase in the text column: quotes and control characters
+/// are dropped, so no user input is ever read as FTS5 syntax.
+fn phrase(word: &str) -> String {
+    let w = word.replace(|c: char| c == '"' || c.is_control(), "");
+    format!("text : \"{w}\"")
 }
 
-/// Ranked hits.
+/// Most matches one search ranks: bounds the time and memory of a search for a word
+/// in nearly every message of a user with millions of them (the newest are ranked).
+pub const MAX_RANKED: i64 = 100_000;
+
+/// Ranked hits: the user's messages holding every word, found through the index
+/// (newest first) and ranked by BM25 over the user's own messages
+/// ([`convo_core::relevance`]), then snippets for the best `limit` only.
 pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<SearchHit>> {
-    let Some(fts) = fts_query(&q.text) else {
+    let terms = Terms::parse(&q.text);
+    if terms.is_empty() {
         return Err(Error::invalid("query", "search text has no words"));
-    };
-    let fts = format!("search_tag : \"{}\" AND {fts}", tag(user.as_str()));
+    }
+    let of_user = format!("search_tag : \"{}\"", tag(user.as_str()));
+    let phrases: Vec<String> = terms.words().iter().map(|w| phrase(w)).collect();
+    let fts = format!("{of_user} AND {}", phrases.join(" AND "));
     let persona = q.persona.as_ref().map(|p| p.as_str());
-    conn.prepare_cached(
-        "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), \
-             snippet(items_fts, 0, '[', ']', '…', 16), bm25(items_fts, 1.0, 0.0), i.created_at \
-         FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
-             JOIN conversations c ON c.pk = i.conversation_pk \
-         WHERE items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
-         ORDER BY bm25(items_fts, 1.0, 0.0) LIMIT ?4",
-    )
-    .map_err(sql_err)?
-    .query_map(
-        params![fts, user.as_str(), persona, q.limit.clamp(1, 1000)],
-        |r| {
-            Ok(SearchHit {
-                conversation_id: r.get(0)?,
-                conversation_name: r.get(1)?,
-                persona: r.get(2)?,
-                item_id: r.get(3)?,
-                role: r.get(4)?,
-                snippet: r.get(5)?,
-                score: -r.get::<_, f64>(6)?,
-                created_at: Timestamp::from_unix_ms(r.get(7)?),
+    let matches: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT i.pk, i.text \
+             FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
+                 JOIN conversations c ON c.pk = i.conversation_pk \
+             WHERE items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
+             ORDER BY items_fts.rowid DESC LIMIT ?4",
+        )
+        .map_err(sql_err)?
+        .query_map(params![fts, user.as_str(), persona, MAX_RANKED], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            ))
+        })
+        .map_err(sql_err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql_err)?;
+    if matches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut count = conn
+        .prepare_cached("SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1")
+        .map_err(sql_err)?;
+    let mut count = |query: &str| -> Result<u64> {
+        count
+            .query_row([query], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(sql_err)
+    };
+    let stats = CorpusStats {
+        docs: count(&of_user)?,
+        docs_with: phrases
+            .iter()
+            .map(|p| count(&format!("{of_user} AND {p}")))
+            .collect::<Result<_>>()?,
+    };
+    let mut hit = conn
+        .prepare_cached(
+            "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), \
+                 snippet(items_fts, 0, '[', ']', '…', 16), i.created_at \
+             FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
+                 JOIN conversations c ON c.pk = i.conversation_pk \
+             WHERE items_fts MATCH ?1 AND items_fts.rowid = ?2",
+        )
+        .map_err(sql_err)?;
+    let limit = q.limit.clamp(1, 1000) as usize;
+    rank(&terms, &stats, matches)
+        .into_iter()
+        .take(limit)
+        .map(|(pk, score)| {
+            hit.query_row(params![fts, pk], |r| {
+                Ok(SearchHit {
+                    conversation_id: r.get(0)?,
+                    conversation_name: r.get(1)?,
+                    persona: r.get(2)?,
+                    item_id: r.get(3)?,
+                    role: r.get(4)?,
+                    snippet: r.get(5)?,
+                    score,
+                    created_at: Timestamp::from_unix_ms(r.get(6)?),
+                })
             })
-        },
-    )
-    .map_err(sql_err)?
-    .collect::<rusqlite::Result<_>>()
-    .map_err(sql_err)
+            .map_err(sql_err)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -142,10 +187,20 @@ mod tests {
 
     #[test]
     fn user_text_is_never_fts_syntax() {
+        let phrases: Vec<String> =
+            convo_core::relevance::Terms::parse("NEAR(a b) OR \"x\u{7}y  * - ")
+                .words()
+                .iter()
+                .map(|w| super::phrase(w))
+                .collect();
         assert_eq!(
-            super::fts_query("NEAR(a b) OR \"x"),
-            Some("text : \"NEAR(a\" AND text : \"b)\" AND text : \"OR\" AND text : \"x\"".into())
+            phrases,
+            [
+                "text : \"NEAR(a\"",
+                "text : \"b)\"",
+                "text : \"OR\"",
+                "text : \"xy\""
+            ]
         );
-        assert_eq!(super::fts_query("  * - "), None);
     }
 }

@@ -742,6 +742,11 @@ pub async fn search_ranks_and_filters<H: Harness>(h: &H) {
         hits[0]
     );
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+    // BM25: four uses in nine words, then one in four words, then one in six.
+    let roles: Vec<&str> = hits.iter().map(|h| h.role.as_str()).collect();
+    assert_eq!(roles, ["assistant", "user", "user"]);
+    assert_eq!(hits[1].conversation_id, c);
+    assert!(hits[0].score > hits[1].score && hits[1].score > hits[2].score);
     let only = m
         .search("alice", "hiking", Some("Coder"), 10)
         .await
