@@ -97,7 +97,11 @@ enum Load {
     History,
 }
 
-/// `conns` connections, each sending requests back to back for `secs`.
+/// `conns` connections, each sending requests back to back for `secs`, spread over
+/// up to two client threads with an event loop each, as `wrk -t2` does. The load
+/// generator shares the two vCPUs with the server it measures, so its own work per
+/// request is kept near wrk's: reqwest (a shared connection pool behind a lock, and
+/// its per-request machinery) took about as much CPU per append as the server did.
 async fn load(
     base: &str,
     kind: Load,
@@ -105,55 +109,112 @@ async fn load(
     secs: f64,
     convs: &[String],
 ) -> anyhow::Result<(usize, Duration, Vec<Duration>)> {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(conns)
-        .tcp_nodelay(true)
-        .build()?;
+    let addr = base
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("not an http:// address: {base}"))?
+        .trim_end_matches('/')
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let (client, base) = (client.clone(), base.to_string());
-        let conv = convs[c % convs.len()].clone();
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            // Built once: the load generator's own work per request stays as small
-            // as wrk's (it shares the machine with the server it measures).
-            let url = match kind {
-                Load::Noop => format!("{base}/noop"),
-                Load::Append => format!("{base}/v1/conversations/{conv}/items"),
-                Load::History => format!("{base}/v1/convo/conversations/{conv}/history"),
-            };
-            let body = bytes::Bytes::from(
+    let threads = conns.clamp(1, 2);
+    let clients: Vec<std::thread::JoinHandle<anyhow::Result<Vec<Duration>>>> = (0..threads)
+        .map(|t| {
+            let targets: Vec<String> = (t..conns)
+                .step_by(threads)
+                .map(|c| convs[c % convs.len()].clone())
+                .collect();
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for conv in targets {
+                            set.spawn(connection(addr.clone(), kind, conv, deadline));
+                        }
+                        let mut lat = Vec::new();
+                        while let Some(done) = set.join_next().await {
+                            lat.extend(done??);
+                        }
+                        Ok(lat)
+                    })
+            })
+        })
+        .collect();
+    let lat = tokio::task::spawn_blocking(move || {
+        let mut lat = Vec::new();
+        for c in clients {
+            let mine = c
+                .join()
+                .map_err(|_| anyhow::anyhow!("a load thread panicked"))??;
+            lat.extend(mine);
+        }
+        anyhow::Ok(lat)
+    })
+    .await??;
+    Ok((lat.len(), start.elapsed(), lat))
+}
+
+/// One keep-alive connection sending `kind` requests back to back until `deadline`;
+/// returns each request's latency. Any failed request fails the benchmark.
+async fn connection(
+    addr: String,
+    kind: Load,
+    conv: String,
+    deadline: Instant,
+) -> anyhow::Result<Vec<Duration>> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Method, Request, header};
+
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let driver = tokio::spawn(conn);
+    // Built once: only the request's own bytes are made per request.
+    let (method, path, body) = match kind {
+        Load::Noop => (Method::GET, "/noop".to_string(), bytes::Bytes::new()),
+        Load::Append => (
+            Method::POST,
+            format!("/v1/conversations/{conv}/items"),
+            bytes::Bytes::from(
                 json!({"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]})
                     .to_string(),
-            );
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                let r = match kind {
-                    Load::Append => {
-                        client
-                            .post(url.as_str())
-                            .header(reqwest::header::CONTENT_TYPE, "application/json")
-                            .body(body.clone())
-                            .send()
-                            .await
-                    }
-                    Load::Noop | Load::History => client.get(url.as_str()).send().await,
-                };
-                let r = r.expect("request");
-                assert!(r.status().is_success(), "{}", r.status());
-                r.bytes().await.expect("body");
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
+            ),
+        ),
+        Load::History => (
+            Method::GET,
+            format!("/v1/convo/conversations/{conv}/history"),
+            bytes::Bytes::new(),
+        ),
+    };
     let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await?);
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(path.as_str())
+            .header(header::HOST, addr.as_str());
+        if kind == Load::Append {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        send.ready().await?;
+        let res = send
+            .send_request(req.body(Full::new(body.clone()))?)
+            .await?;
+        let status = res.status();
+        let answer = res.into_body().collect().await?.to_bytes();
+        anyhow::ensure!(
+            status.is_success(),
+            "{method} {path}: {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        lat.push(t.elapsed());
     }
-    Ok((lat.len(), start.elapsed(), lat))
+    drop(send);
+    driver.await??;
+    Ok(lat)
 }
 
 /// `rounds` rounds of [`load`]; prints the server's CPU time per request, which
