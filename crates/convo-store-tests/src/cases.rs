@@ -769,6 +769,50 @@ pub async fn search_ranks_and_filters<H: Harness>(h: &H) {
     assert!(m.search("alice", "   ", None, 10).await.is_err());
 }
 
+/// A user's search answers the same, scores included, whatever other users write:
+/// ranking statistics come from the searching user's own messages, so scores neither
+/// drift with the database nor tell anything about anyone else's words.
+pub async fn search_scores_ignore_other_users<H: Harness>(h: &H) {
+    let store = h.open().await;
+    let m = manager(&store, "alice");
+    let a = m.conversation_id();
+    for text in [
+        "Paris weather: rain in Paris all week",
+        "Lyon weather is sunny",
+        "Pack a raincoat for Paris",
+        "Book the hotel",
+    ] {
+        m.add_message("alice", &a, Role::User, text, None)
+            .await
+            .unwrap();
+    }
+    let before = m.search("alice", "paris weather", None, 10).await.unwrap();
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(before[0].score > 0.0 && before[0].score.is_finite());
+    let words = m.search("alice", "paris", None, 10).await.unwrap();
+    assert_eq!(words.len(), 2);
+    // Two uses in seven words rank above one in five.
+    assert!(words[0].snippet.starts_with("[Paris]"), "{words:?}");
+
+    let b = manager(&store, "bob");
+    let bc = b.conversation_id();
+    for i in 0..40 {
+        b.add_message("bob", &bc, Role::User, format!("paris weather {i}"), None)
+            .await
+            .unwrap();
+    }
+    let after = m.search("alice", "paris weather", None, 10).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(m.search("alice", "paris", None, 10).await.unwrap(), words);
+    assert_eq!(
+        b.search("bob", "paris weather", None, 100)
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
 async fn queued(h_store: &std::sync::Arc<dyn convo_core::Store>, user_id: &str) -> String {
     let m = manager(h_store, user_id);
     let id = m.generate_new_conversation_id();

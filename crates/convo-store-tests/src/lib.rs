@@ -39,6 +39,7 @@ macro_rules! conformance_tests {
             save_is_an_idempotent_upsert,
             reopening_keeps_everything,
             search_ranks_and_filters,
+            search_scores_ignore_other_users,
             job_queue_leases_retries_and_fails,
             profile_jobs_of_a_user_run_in_order,
             finished_job_writes_effects_once,
