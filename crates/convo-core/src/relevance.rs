@@ -31,7 +31,7 @@ impl Terms {
             .collect();
         let tokens = words
             .iter()
-            .map(|w| tokens(w).map(str::to_lowercase).collect())
+            .map(|w| tokens(w).map(fold).collect())
             .collect();
         Terms { words, tokens }
     }
@@ -60,8 +60,9 @@ pub struct CorpusStats {
 /// them best first; equal scores keep the order they came in.
 ///
 /// Term frequencies and lengths are counted on letter-and-digit runs, compared without
-/// case; a matched message counts each word at least once even where that count misses
-/// it (an accent the index folded away), since the index said it is there. Lengths are
+/// case or accents; a matched message counts each word at least once even where that
+/// count misses it (the index splits a few scripts differently), since the index said
+/// it is there. Lengths are
 /// normalised by the average over the matches, which needs no scan of the corpus.
 pub fn rank<T>(terms: &Terms, stats: &CorpusStats, docs: Vec<(T, String)>) -> Vec<(T, f64)> {
     let idf: Vec<f64> = (0..terms.tokens.len())
@@ -121,12 +122,27 @@ fn occurrences(toks: &[&str], p: &[String]) -> usize {
         .count()
 }
 
-fn same_token(t: &str, lower: &str) -> bool {
+/// Whether token `t` is the folded query token `q`.
+fn same_token(t: &str, q: &str) -> bool {
     if t.is_ascii() {
-        t.eq_ignore_ascii_case(lower)
+        t.eq_ignore_ascii_case(q)
     } else {
-        t.to_lowercase() == lower
+        fold(t) == q
     }
+}
+
+/// A token as the index compares it: lowercase, accents removed (decomposed, then the
+/// combining marks dropped), so "Éclair" counts as "eclair" as it matched.
+fn fold(t: &str) -> String {
+    if t.is_ascii() {
+        return t.to_ascii_lowercase();
+    }
+    icu_normalizer::DecomposingNormalizerBorrowed::new_nfd()
+        .normalize(t)
+        .chars()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 #[cfg(test)]
@@ -170,15 +186,24 @@ mod tests {
     fn phrases_match_in_a_row_and_ties_keep_their_order() {
         let t = Terms::parse("don't ?! Éclair");
         assert_eq!(t.words(), ["don't", "Éclair"]);
-        assert_eq!(t.tokens, [vec!["don", "t"], vec!["éclair"]]);
-        let toks: Vec<&str> = tokens("Don t, don't; t don ÉCLAIR").collect();
+        assert_eq!(t.tokens, [vec!["don", "t"], vec!["eclair"]]);
+        let toks: Vec<&str> = tokens("Don t, don't; t don ÉCLAIR eclair éclairs").collect();
         assert_eq!(occurrences(&toks, &t.tokens[0]), 2);
-        assert_eq!(occurrences(&toks, &t.tokens[1]), 1);
-        // Neither holds the word as counted (the index folded an accent): both count it
-        // once, and the equal scores keep the order given.
+        assert_eq!(occurrences(&toks, &t.tokens[1]), 2);
+        // Accents fold as the index folds them: three uses beat one.
+        assert_eq!(
+            ranked("cafe", (10, vec![2]), &["café x y", "Café CAFÉ cafe"]),
+            [1, 0]
+        );
+        // Equal scores keep the order given.
         assert_eq!(
             ranked("eclair", (10, vec![2]), &["éclair a", "éclair b"]),
             [0, 1]
+        );
+        // A word the count cannot find in a match still counts once.
+        assert_eq!(
+            ranked("x", (10, vec![2]), &["unrelated words", "x"]).len(),
+            2
         );
     }
 

@@ -767,6 +767,16 @@ pub async fn search_ranks_and_filters<H: Harness>(h: &H) {
         );
     }
     assert!(m.search("alice", "   ", None, 10).await.is_err());
+    // Accents: the index matches "cafe" to "café", and the ranking counts them alike
+    // (three uses in four words beat one in two).
+    for text in ["un café", "Café CAFÉ cafe lait"] {
+        m.add_message("alice", &a, Role::User, text, None)
+            .await
+            .unwrap();
+    }
+    let cafe = m.search("alice", "cafe", None, 10).await.unwrap();
+    assert_eq!(cafe.len(), 2, "{cafe:?}");
+    assert!(cafe[0].snippet.starts_with("[Café] [CAFÉ]"), "{cafe:?}");
 }
 
 /// A user's search answers the same, scores included, whatever other users write:
