@@ -112,6 +112,10 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
     let phrases: Vec<String> = terms.words().iter().map(|w| phrase(w)).collect();
     let fts = format!("{of_user} AND {}", phrases.join(" AND "));
     let persona = q.persona.as_ref().map(|p| p.as_str());
+    // One snapshot for every step: a conversation deleted between finding the matches
+    // and cutting their snippets would otherwise leave a hit with no row.
+    let snapshot = conn.unchecked_transaction().map_err(sql_err)?;
+    let conn: &Connection = &snapshot;
     let matches: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT i.pk, i.text \
