@@ -98,12 +98,13 @@ pub fn rank<T>(terms: &Terms, stats: &CorpusStats, docs: Vec<(T, String)>) -> Ve
     scored
 }
 
-/// BM25's inverse document frequency, floored just above zero as FTS5 does, so a word
-/// in most messages still ranks repeats of it above a single use.
+/// BM25's inverse document frequency in Lucene's form, `ln(1 + (N - n + 0.5) / (n + 0.5))`:
+/// always positive, so a word in half or more of a user's messages still weighs
+/// something. The classic form goes negative there, and FTS5 floors it at 1e-6,
+/// which printed every score of a small history as 0.00.
 fn idf(docs: u64, with: u64) -> f64 {
     let (n, w) = (docs as f64, with.min(docs) as f64);
-    let v = ((n - w + 0.5) / (w + 0.5)).ln();
-    if v > 0.0 { v } else { 1e-6 }
+    (1.0 + (n - w + 0.5) / (w + 0.5)).ln()
 }
 
 /// The letter-and-digit runs of `text`, as FTS5's `unicode61` tokenizer splits it.
@@ -205,6 +206,15 @@ mod tests {
             ranked("x", (10, vec![2]), &["unrelated words", "x"]).len(),
             2
         );
+    }
+
+    #[test]
+    fn idf_falls_with_spread_and_stays_positive() {
+        assert!(idf(1000, 2) > idf(1000, 500));
+        assert!(idf(1000, 500) > idf(1000, 1000));
+        // A word in every message of a history of three: ln(1 + 0.5 / 3.5).
+        assert!((idf(3, 3) - (8.0f64 / 7.0).ln()).abs() < 1e-12);
+        assert!(idf(0, 0) > 0.0);
     }
 
     #[test]
