@@ -180,13 +180,24 @@ impl SqliteStore {
         }
     }
 
+    /// A read bounded by a page size or by one conversation, on the caller's thread
+    /// (see [`readers`]).
     async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T>,
+    {
+        self.check_open()?;
+        self.readers.read(f).await
+    }
+
+    /// A read whose work grows with the database, on the blocking pool.
+    async fn read_offloaded<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         self.check_open()?;
-        self.readers.read(f).await
+        self.readers.read_offloaded(f).await
     }
 
     /// Runs `f` in the writer's next group commit. `f` may run more than once: a group
@@ -213,9 +224,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_conversation(&self, user: &UserId, id: &str) -> Result<Conversation> {
-        let (user, id) = (user.clone(), id.to_string());
-        self.read(move |c| rows::get_conversation(c, &user, &id))
-            .await
+        self.read(|c| rows::get_conversation(c, user, id)).await
     }
 
     async fn list_conversations(
@@ -223,9 +232,7 @@ impl Store for SqliteStore {
         user: &UserId,
         query: &ConversationQuery,
     ) -> Result<Page<Conversation>> {
-        let (user, query) = (user.clone(), query.clone());
-        self.read(move |c| conversations::list(c, &user, &query))
-            .await
+        self.read(|c| conversations::list(c, user, query)).await
     }
 
     async fn update_conversation(
@@ -277,22 +284,17 @@ impl Store for SqliteStore {
         conversation_id: &str,
         query: &ItemQuery,
     ) -> Result<Page<Item>> {
-        let (user, id, query) = (user.clone(), conversation_id.to_string(), query.clone());
-        self.read(move |c| items::list(c, &user, &id, &query)).await
+        self.read(|c| items::list(c, user, conversation_id, query))
+            .await
     }
 
     async fn all_items(&self, user: &UserId, conversation_id: &str) -> Result<Vec<Item>> {
-        let (user, id) = (user.clone(), conversation_id.to_string());
-        self.read(move |c| items::all(c, &user, &id)).await
+        self.read(|c| items::all(c, user, conversation_id)).await
     }
 
     async fn get_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<Item> {
-        let (user, id, item) = (
-            user.clone(),
-            conversation_id.to_string(),
-            item_id.to_string(),
-        );
-        self.read(move |c| items::get(c, &user, &id, &item)).await
+        self.read(|c| items::get(c, user, conversation_id, item_id))
+            .await
     }
 
     async fn delete_item(&self, user: &UserId, conversation_id: &str, item_id: &str) -> Result<()> {
@@ -311,12 +313,12 @@ impl Store for SqliteStore {
             self.write(search::index_all).await?;
         }
         let (user, query) = (user.clone(), query.clone());
-        self.read(move |c| search::search(c, &user, &query)).await
+        self.read_offloaded(move |c| search::search(c, &user, &query))
+            .await
     }
 
     async fn get_profile(&self, user: &UserId) -> Result<Profile> {
-        let user = user.clone();
-        self.read(move |c| profiles::get(c, &user)).await
+        self.read(|c| profiles::get(c, user)).await
     }
 
     async fn apply_profile_ops(
@@ -336,8 +338,7 @@ impl Store for SqliteStore {
         field: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>> {
-        let (user, field) = (user.clone(), field.map(str::to_string));
-        self.read(move |c| profiles::history(c, &user, field.as_deref(), limit))
+        self.read(|c| profiles::history(c, user, field, limit))
             .await
     }
 
@@ -376,21 +377,20 @@ impl Store for SqliteStore {
     }
 
     async fn get_job(&self, id: &str) -> Result<Job> {
-        let id = id.to_string();
-        self.read(move |c| jobs::get(c, &id)).await
+        self.read(|c| jobs::get(c, id)).await
     }
 
     async fn list_jobs(&self, query: &JobQuery) -> Result<Vec<Job>> {
         let query = query.clone();
-        self.read(move |c| jobs::list(c, &query)).await
+        self.read_offloaded(move |c| jobs::list(c, &query)).await
     }
 
     async fn job_counts(&self) -> Result<JobCounts> {
-        self.read(jobs::counts).await
+        self.read_offloaded(jobs::counts).await
     }
 
     async fn list_users(&self) -> Result<Vec<String>> {
-        self.read(users::list).await
+        self.read_offloaded(users::list).await
     }
 
     async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt> {
@@ -404,12 +404,11 @@ impl Store for SqliteStore {
     }
 
     async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let hash = hash.to_string();
-        self.read(move |c| users::find_key(c, &hash)).await
+        self.read(|c| users::find_key(c, hash)).await
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKey>> {
-        self.read(users::list_keys).await
+        self.read_offloaded(users::list_keys).await
     }
 
     async fn revoke_api_key(&self, id: &str) -> Result<bool> {
