@@ -338,7 +338,9 @@ impl Store for SqliteStore {
         field: Option<&str>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>> {
-        self.read(|c| profiles::history(c, user, field, limit))
+        // Up to 10,000 entries a call, and off the chat path: not worth a worker's time.
+        let (user, field) = (user.clone(), field.map(str::to_string));
+        self.read_offloaded(move |c| profiles::history(c, &user, field.as_deref(), limit))
             .await
     }
 

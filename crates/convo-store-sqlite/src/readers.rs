@@ -8,7 +8,8 @@
 //! threads). For a 100-item history over HTTP at 64 connections that was half the
 //! server's CPU per request (~200 µs against ~95 µs read in place, `wrk -t2 -c64` on
 //! two vCPUs). Reads whose work grows with the whole database (search, counts, every
-//! user) still go to the blocking pool, so they cannot stall an async worker.
+//! user, job listings, long audit trails) still go to the blocking pool, so they cannot
+//! stall an async worker.
 
 use convo_core::{Error, Result};
 use rusqlite::Connection;
