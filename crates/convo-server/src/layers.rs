@@ -11,6 +11,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -35,34 +36,21 @@ pub(crate) async fn unknown_route(method: Method) -> ApiError {
 /// to save a few hundred bytes. Item pages and histories are larger and still shrink.
 const COMPRESS_FROM_BYTES: u16 = 2048;
 
-/// Wraps the routes, innermost first: body limit, timeout, panics caught, JSON errors, gzip,
-/// metrics, request-id propagation, tracing, request-id creation, and CORS outermost
-/// when configured (so preflights need no key).
+/// Wraps the routes, outermost first: CORS when configured (so preflights need no
+/// key), request-id creation, tracing, request-id propagation, metrics, gzip, JSON
+/// errors, panics caught, body limit, timeout.
+///
+/// The layers are one stack added in one `Router::layer` call: every call boxes each
+/// route again, and every boxed level is cloned and allocated anew for each request
+/// (ten calls, one per layer, were ten such levels).
 pub(crate) fn apply(routes: Router<Shared>, state: Shared) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let config = state.config.clone();
-    let mut router = routes
-        .layer(DefaultBodyLimit::disable())
-        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            config.request_timeout,
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(
+            x_request_id.clone(),
+            RandomRequestId,
         ))
-        .layer(middleware::from_fn(catch_panics))
-        .layer(middleware::from_fn(json_errors))
-        .layer(
-            CompressionLayer::new().compress_when(
-                SizeAbove::new(COMPRESS_FROM_BYTES)
-                    .and(NotForContentType::GRPC)
-                    .and(NotForContentType::IMAGES)
-                    .and(NotForContentType::SSE),
-            ),
-        )
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::metrics::track,
-        ))
-        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(
             // Spans name the route template and request id, never the concrete path or
             // query (ids, search text) and never headers (keys).
@@ -80,8 +68,31 @@ pub(crate) fn apply(routes: Router<Shared>, state: Shared) -> Router {
                 tracing::info_span!("request", method = %req.method(), route, request_id = id)
             }),
         )
-        .layer(SetRequestIdLayer::new(x_request_id, RandomRequestId))
-        .with_state(state);
+        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
+        // gzip's answer body back into axum's, which the middleware above takes.
+        .map_response(IntoResponse::into_response)
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(COMPRESS_FROM_BYTES)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(catch_panics))
+        // Outside the timeout, whose inner service must answer a body with a default.
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(DefaultBodyLimit::disable());
+    let mut router = routes.layer(stack).with_state(state);
     if let Some(cors) = cors(&config.cors_origins) {
         router = router.layer(cors);
     }
