@@ -66,6 +66,20 @@ fn message_exists(conn: &Connection, pk: i64, id: &str) -> Result<bool> {
     .map_err(sql_err)
 }
 
+/// Where an inserted item landed, and the link the store filled in for it.
+pub struct Placed {
+    position: i64,
+    link: Option<Link>,
+}
+
+/// A link a caller left to the store.
+enum Link {
+    /// A function call's issuing message: the assistant message before it, if any.
+    Issuer(Option<String>),
+    /// An output's call: the newest call without an output.
+    Call(String),
+}
+
 /// Inserts items in order into conversation `pk`. With `raw` (imports), links are kept
 /// as given and not checked; otherwise outputs must answer a call of the conversation.
 pub fn insert_all(
@@ -76,43 +90,73 @@ pub fn insert_all(
     new_items: Vec<PreparedItem>,
     raw: bool,
 ) -> Result<Vec<Item>> {
-    insert_all_known(conn, user, pk, conversation_id, new_items, raw, None)
+    let placed = place_all(conn, user, pk, &new_items, raw, None)?;
+    Ok(assemble(new_items, placed, conversation_id))
 }
 
-/// [`insert_all`], with the conversation's [`Recency`] when the caller already read it.
-fn insert_all_known(
+/// The stored items: `items` as [`place_all`] placed them, links filled in.
+pub fn assemble(items: Vec<PreparedItem>, placed: Vec<Placed>, conversation_id: &str) -> Vec<Item> {
+    items
+        .into_iter()
+        .zip(placed)
+        .map(|(mut it, p)| {
+            match (p.link, &mut it.body) {
+                (Some(Link::Issuer(m)), ItemBody::FunctionCall { message_id, .. }) => {
+                    *message_id = m
+                }
+                (Some(Link::Call(c)), ItemBody::FunctionCallOutput { call_id, .. }) => *call_id = c,
+                _ => {}
+            }
+            Item {
+                id: it.id,
+                conversation_id: conversation_id.to_string(),
+                position: p.position,
+                created_at: it.created_at,
+                tokens: it.tokens,
+                body: it.body,
+            }
+        })
+        .collect()
+}
+
+/// Inserts `items` in order into conversation `pk` (see [`insert_all`]), with the
+/// conversation's [`Recency`] when the caller already read it. The items are only
+/// read: the writer thread neither copies nor frees what the request allocated.
+fn place_all(
     conn: &Connection,
     user: &str,
     pk: i64,
-    conversation_id: &str,
-    new_items: Vec<PreparedItem>,
+    items: &[PreparedItem],
     raw: bool,
     recency: Option<Recency>,
-) -> Result<Vec<Item>> {
-    let mut out = Vec::with_capacity(new_items.len());
+) -> Result<Vec<Placed>> {
+    let mut out = Vec::with_capacity(items.len());
     let mut newest = i64::MIN;
     let tag = crate::search::tag(user);
-    for mut it in new_items {
-        match &mut it.body {
+    for it in items {
+        let link = match &it.body {
             ItemBody::FunctionCall { message_id, .. } if !raw => match message_id {
                 Some(m) => {
                     if !message_exists(conn, pk, m)? {
                         return Err(Error::ItemNotFound(m.clone()));
                     }
+                    None
                 }
-                None => *message_id = issuing_message(conn, pk)?,
+                None => Some(Link::Issuer(issuing_message(conn, pk)?)),
             },
             ItemBody::FunctionCallOutput { call_id, .. } if !raw => {
                 if call_id.is_empty() {
-                    *call_id = newest_unanswered_call(conn, pk)?.ok_or_else(|| {
-                        Error::UnknownCall("(no unanswered function call)".into())
-                    })?;
+                    Some(Link::Call(newest_unanswered_call(conn, pk)?.ok_or_else(
+                        || Error::UnknownCall("(no unanswered function call)".into()),
+                    )?))
                 } else if !call_exists(conn, pk, call_id)? {
                     return Err(Error::UnknownCall(call_id.clone()));
+                } else {
+                    None
                 }
             }
-            _ => {}
-        }
+            _ => None,
+        };
         let (role, parts, call_id, name, arguments, message_id) = match &it.body {
             ItemBody::Message { role, content } => (
                 Some(role.as_str()),
@@ -133,12 +177,18 @@ fn insert_all_known(
                 Some(call_id.as_str()),
                 Some(name.as_str()),
                 Some(arguments.as_str()),
-                message_id.as_deref(),
+                match &link {
+                    Some(Link::Issuer(m)) => m.as_deref(),
+                    _ => message_id.as_deref(),
+                },
             ),
             ItemBody::FunctionCallOutput { call_id, output } => (
                 None,
                 parts_json(output)?,
-                Some(call_id.as_str()),
+                Some(match &link {
+                    Some(Link::Call(c)) => c.as_str(),
+                    _ => call_id.as_str(),
+                }),
                 None,
                 None,
                 None,
@@ -191,13 +241,9 @@ fn insert_all_known(
             _ => sql_err(e),
         })?;
         newest = newest.max(it.created_at.unix_ms());
-        out.push(Item {
-            id: it.id,
-            conversation_id: conversation_id.to_string(),
+        out.push(Placed {
             position: conn.last_insert_rowid(),
-            created_at: it.created_at,
-            tokens: it.tokens,
-            body: it.body,
+            link,
         });
     }
     if !raw && !out.is_empty() {
@@ -302,14 +348,14 @@ pub fn append(
     conn: &Connection,
     user: &UserId,
     conversation_id: &str,
-    new_items: Vec<PreparedItem>,
-    create: Option<convo_core::PreparedConversation>,
-) -> Result<Vec<Item>> {
+    new_items: &[PreparedItem],
+    create: Option<&convo_core::PreparedConversation>,
+) -> Result<Vec<Placed>> {
     let (pk, recency) = match conversation_for_append(conn, user, conversation_id) {
         Ok((pk, recency)) => (pk, Some(recency)),
         Err(Error::ConversationNotFound(_)) if create.is_some() => {
             let c = create.expect("checked");
-            match crate::conversations::insert(conn, &c) {
+            match crate::conversations::insert(conn, c) {
                 Ok(pk) => (pk, None),
                 // The id belongs to another user: not found, as for any other access.
                 Err(Error::ConversationExists(id)) => return Err(Error::ConversationNotFound(id)),
@@ -318,15 +364,7 @@ pub fn append(
         }
         Err(e) => return Err(e),
     };
-    insert_all_known(
-        conn,
-        user.as_str(),
-        pk,
-        conversation_id,
-        new_items,
-        false,
-        recency,
-    )
+    place_all(conn, user.as_str(), pk, new_items, false, recency)
 }
 
 /// One page of items.

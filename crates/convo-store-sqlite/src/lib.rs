@@ -28,6 +28,7 @@ use convo_core::{
 };
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -274,8 +275,14 @@ impl Store for SqliteStore {
         create: Option<PreparedConversation>,
     ) -> Result<Vec<Item>> {
         let (user, id) = (user.clone(), conversation_id.to_string());
-        self.write(move |c| items::append(c, &user, &id, new_items.clone(), create.clone()))
-            .await
+        let new_items = Arc::new(new_items);
+        let shared = new_items.clone();
+        let placed = self
+            .write(move |c| items::append(c, &user, &id, &shared, create.as_ref()))
+            .await?;
+        // The writer lets go of its handle before it answers (`writer::Op::finish`).
+        let new_items = Arc::try_unwrap(new_items).unwrap_or_else(|still| (*still).clone());
+        Ok(items::assemble(new_items, placed, conversation_id))
     }
 
     async fn list_items(

@@ -144,13 +144,17 @@ where
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let out = match (commit, self.result) {
+        let Op { f, result, reply } = *self;
+        // Before the answer: a caller sharing data with `f` then holds the only handle
+        // to it when it wakes (appends take their items back this way, uncopied).
+        drop(f);
+        let out = match (commit, result) {
             (Ok(()), Some(r)) => r,
             (Err(_), Some(Err(own))) if own.is_client_error() => Err(own),
             (Err(e), _) => Err(Error::Storage(e.into())),
             (Ok(()), None) => Err(Error::Closed),
         };
-        let _ = self.reply.send(out);
+        let _ = reply.send(out);
     }
 }
 
@@ -701,6 +705,35 @@ mod tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect()
+    }
+
+    #[test]
+    fn a_write_lets_go_of_its_closure_before_it_answers() {
+        // Appends share their items with the closure and take them back uncopied when
+        // the answer arrives, which needs the closure gone by then.
+        type Answer = oneshot::Receiver<Result<()>>;
+        struct Guard(Arc<Mutex<Answer>>, Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                let answered = self.0.lock().unwrap().try_recv().is_ok();
+                self.1.store(answered, Ordering::SeqCst);
+            }
+        }
+        let (reply, rx) = oneshot::channel();
+        let rx = Arc::new(Mutex::new(rx));
+        let answered_first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let guard = Guard(rx.clone(), answered_first.clone());
+        let op: Box<dyn WriteOp> = Box::new(Op {
+            f: move |_: &Connection| {
+                let _ = &guard;
+                Ok(())
+            },
+            result: Some(Ok(())),
+            reply,
+        });
+        op.finish(Ok(()));
+        assert!(!answered_first.load(Ordering::SeqCst));
+        assert!(rx.lock().unwrap().try_recv().unwrap().is_ok());
     }
 
     #[test]
