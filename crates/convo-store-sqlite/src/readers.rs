@@ -9,7 +9,10 @@
 //! server's CPU per request (~200 µs against ~95 µs read in place, `wrk -t2 -c64` on
 //! two vCPUs). Reads whose work grows with the whole database (search, counts, every
 //! user, job listings, long audit trails) still go to the blocking pool, so they cannot
-//! stall an async worker.
+//! stall an async worker. The price: a read that must wait for a lock another process
+//! holds (SQLite's recovery of a WAL after a crash, a schema change) waits on the
+//! caller's thread, up to the busy timeout; in WAL mode ordinary writes never make a
+//! reader wait.
 
 use convo_core::{Error, Result};
 use rusqlite::Connection;
