@@ -1,7 +1,7 @@
 //! Conversation writes and listings.
 
 use convo_core::{
-    Conversation, ConversationPatch, ConversationQuery, DeleteReceipt, Error, Item, JobKind, Page,
+    Conversation, ConversationPatch, ConversationQuery, DeleteReceipt, Error, JobKind, Page,
     PreparedConversation, PreparedItem, Result, SaveConversation, SaveOutcome, Timestamp, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -48,11 +48,11 @@ pub fn insert(conn: &Connection, c: &PreparedConversation) -> Result<i64> {
 pub fn create(
     conn: &Connection,
     c: &PreparedConversation,
-    new_items: Vec<PreparedItem>,
-) -> Result<(Conversation, Vec<Item>)> {
+    new_items: &[PreparedItem],
+) -> Result<(Conversation, Vec<items::Placed>)> {
     let pk = insert(conn, c)?;
-    let items = items::insert_all(conn, c.user.as_str(), pk, &c.id, new_items, false)?;
-    Ok((rows::get_conversation(conn, &c.user, &c.id)?, items))
+    let placed = items::insert_all(conn, c.user.as_str(), pk, new_items, false)?;
+    Ok((rows::get_conversation(conn, &c.user, &c.id)?, placed))
 }
 
 /// Imports a conversation exactly as given; `replace` deletes an existing one first.
@@ -60,7 +60,7 @@ pub fn create(
 pub fn import(
     conn: &Connection,
     c: &PreparedConversation,
-    new_items: Vec<PreparedItem>,
+    new_items: &[PreparedItem],
     replace: bool,
 ) -> Result<Option<bool>> {
     let existing: Option<(i64, String)> = conn
@@ -81,7 +81,7 @@ pub fn import(
             .map_err(sql_err)?;
     }
     let pk = insert(conn, c)?;
-    items::insert_all(conn, c.user.as_str(), pk, &c.id, new_items, true)?;
+    items::insert_all(conn, c.user.as_str(), pk, new_items, true)?;
     Ok(Some(existing.is_some()))
 }
 

@@ -82,19 +82,19 @@ enum Link {
 
 /// Inserts items in order into conversation `pk`. With `raw` (imports), links are kept
 /// as given and not checked; otherwise outputs must answer a call of the conversation.
+/// The items are only read: the writer thread neither copies nor frees what the
+/// request allocated, and [`assemble`] turns them into the stored items afterwards.
 pub fn insert_all(
     conn: &Connection,
     user: &str,
     pk: i64,
-    conversation_id: &str,
-    new_items: Vec<PreparedItem>,
+    items: &[PreparedItem],
     raw: bool,
-) -> Result<Vec<Item>> {
-    let placed = place_all(conn, user, pk, &new_items, raw, None)?;
-    Ok(assemble(new_items, placed, conversation_id))
+) -> Result<Vec<Placed>> {
+    place_all(conn, user, pk, items, raw, None)
 }
 
-/// The stored items: `items` as [`place_all`] placed them, links filled in.
+/// The stored items: `items` as [`insert_all`] or [`append`] placed them, links filled in.
 pub fn assemble(items: Vec<PreparedItem>, placed: Vec<Placed>, conversation_id: &str) -> Vec<Item> {
     items
         .into_iter()
@@ -119,9 +119,7 @@ pub fn assemble(items: Vec<PreparedItem>, placed: Vec<Placed>, conversation_id: 
         .collect()
 }
 
-/// Inserts `items` in order into conversation `pk` (see [`insert_all`]), with the
-/// conversation's [`Recency`] when the caller already read it. The items are only
-/// read: the writer thread neither copies nor frees what the request allocated.
+/// [`insert_all`], with the conversation's [`Recency`] when the caller already read it.
 fn place_all(
     conn: &Connection,
     user: &str,

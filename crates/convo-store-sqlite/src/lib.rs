@@ -201,6 +201,25 @@ impl SqliteStore {
         self.readers.read_offloaded(f).await
     }
 
+    /// [`Self::write`] of a write that stores `items`: the writer reads them where the
+    /// request allocated them, and they come back with `f`'s answer, uncopied (the
+    /// writer lets go of its handle before it answers: `writer::Op::finish`).
+    async fn write_items<T, F>(
+        &self,
+        items: Vec<PreparedItem>,
+        mut f: F,
+    ) -> Result<(Vec<PreparedItem>, T)>
+    where
+        T: Send + 'static,
+        F: FnMut(&Connection, &[PreparedItem]) -> Result<T> + Send + 'static,
+    {
+        let items = Arc::new(items);
+        let shared = items.clone();
+        let out = self.write(move |c| f(c, &shared)).await?;
+        let items = Arc::try_unwrap(items).unwrap_or_else(|still| (*still).clone());
+        Ok((items, out))
+    }
+
     /// Runs `f` in the writer's next group commit. `f` may run more than once: a group
     /// is replayed when another write in it fails after changing rows.
     async fn write<T, F>(&self, f: F) -> Result<T>
@@ -220,8 +239,13 @@ impl Store for SqliteStore {
         conversation: PreparedConversation,
         items: Vec<PreparedItem>,
     ) -> Result<(Conversation, Vec<Item>)> {
-        self.write(move |c| conversations::create(c, &conversation, items.clone()))
-            .await
+        let (items, (conversation, placed)) = self
+            .write_items(items, move |c, items| {
+                conversations::create(c, &conversation, items)
+            })
+            .await?;
+        let items = items::assemble(items, placed, &conversation.id);
+        Ok((conversation, items))
     }
 
     async fn get_conversation(&self, user: &UserId, id: &str) -> Result<Conversation> {
@@ -263,8 +287,11 @@ impl Store for SqliteStore {
         items: Vec<PreparedItem>,
         replace: bool,
     ) -> Result<Option<bool>> {
-        self.write(move |c| conversations::import(c, &conversation, items.clone(), replace))
-            .await
+        self.write_items(items, move |c, items| {
+            conversations::import(c, &conversation, items, replace)
+        })
+        .await
+        .map(|(_, imported)| imported)
     }
 
     async fn append_items(
@@ -275,13 +302,11 @@ impl Store for SqliteStore {
         create: Option<PreparedConversation>,
     ) -> Result<Vec<Item>> {
         let (user, id) = (user.clone(), conversation_id.to_string());
-        let new_items = Arc::new(new_items);
-        let shared = new_items.clone();
-        let placed = self
-            .write(move |c| items::append(c, &user, &id, &shared, create.as_ref()))
+        let (new_items, placed) = self
+            .write_items(new_items, move |c, items| {
+                items::append(c, &user, &id, items, create.as_ref())
+            })
             .await?;
-        // The writer lets go of its handle before it answers (`writer::Op::finish`).
-        let new_items = Arc::try_unwrap(new_items).unwrap_or_else(|still| (*still).clone());
         Ok(items::assemble(new_items, placed, conversation_id))
     }
 
