@@ -19,7 +19,6 @@
 //! kernel may have dropped pages it could not write, so nothing later can be promised.
 
 use std::fs::File;
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 
@@ -46,7 +45,7 @@ impl Durable {
     /// once the connection has read the database in WAL mode). `None` if it cannot be
     /// opened: the connection then keeps syncing in its commits.
     pub(crate) fn for_wal_of(conn: &rusqlite::Connection) -> Option<Durable> {
-        let path = wal_path(conn)?;
+        let path = crate::wal_file::wal_path(conn)?;
         let wal = File::open(&path)
             .inspect_err(|e| tracing::warn!(path = %path.display(), error = %e, "cannot open the WAL to sync it; commits sync inline"))
             .ok()?;
@@ -71,13 +70,6 @@ impl Durable {
             self.failed.get_or_init(|| msg).clone()
         })
     }
-}
-
-/// SQLite names the WAL after the database's full path (as `sqlite3_filename_wal`
-/// does), which `path` reports.
-fn wal_path(conn: &rusqlite::Connection) -> Option<PathBuf> {
-    let db = conn.path().filter(|p| !p.is_empty())?;
-    Some(PathBuf::from(format!("{db}-wal")))
 }
 
 /// The sync thread: acknowledges committed groups after the fsync that follows them.

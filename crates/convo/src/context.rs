@@ -26,10 +26,20 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the configured database.
-    pub async fn open(settings: Settings, json: bool, quiet: bool) -> Result<Ctx> {
+    /// Opens the configured database; `long_running` preallocates its WAL (see
+    /// [`SqliteOptions::preallocate_wal`]).
+    pub async fn open(
+        settings: Settings,
+        json: bool,
+        quiet: bool,
+        long_running: bool,
+    ) -> Result<Ctx> {
         let path = settings.database_path()?;
-        let store = SqliteStore::open(&path, SqliteOptions::default())
+        let options = SqliteOptions {
+            preallocate_wal: long_running,
+            ..SqliteOptions::default()
+        };
+        let store = SqliteStore::open(&path, options)
             .await
             .with_context(|| format!("could not open the database {}", path.display()))?;
         tracing::debug!(db = %path.display(), "opened");

@@ -91,7 +91,13 @@ pub async fn run(cli: Cli, settings: Settings) -> Result<()> {
         Command::Config(a) => return config::run(&settings, json, a),
         _ => {}
     }
-    let ctx = Ctx::open(settings, json, quiet).await?;
+    // Commands that keep the store open or write much pay for growing the WAL once
+    // up front; one-shot commands would spend more on it than they write.
+    let long_running = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Work(_) | Command::Import(_) | Command::ImportScout(_)
+    );
+    let ctx = Ctx::open(settings, json, quiet, long_running).await?;
     let result = match cli.command {
         Command::New(a) => new::run(&ctx, a).await,
         Command::Add(a) => add::run(&ctx, a).await,
