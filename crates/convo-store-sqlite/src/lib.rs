@@ -501,8 +501,11 @@ impl Store for SqliteStore {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // Readers first: the last connection to close checkpoints the whole WAL into
+        // the database and deletes it, and only the writer may write the database.
+        // Closing it last leaves the database file complete on its own.
+        self.readers.close().await;
         self.writer.close().await;
-        self.readers.close();
         Ok(())
     }
 

@@ -23,6 +23,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct Readers {
     idle: Arc<Mutex<Vec<Connection>>>,
     permits: Arc<Semaphore>,
+    /// Connections in the pool, idle or not.
+    size: u32,
 }
 
 impl Readers {
@@ -30,6 +32,7 @@ impl Readers {
     pub fn new(conns: Vec<Connection>) -> Readers {
         Readers {
             permits: Arc::new(Semaphore::new(conns.len())),
+            size: conns.len() as u32,
             idle: Arc::new(Mutex::new(conns)),
         }
     }
@@ -66,10 +69,15 @@ impl Readers {
             .map_err(|e| Error::storage(std::io::Error::other(e.to_string())))?
     }
 
-    /// Closes every connection.
-    pub fn close(&self) {
-        self.permits.close();
+    /// Closes every connection once the reads in progress have finished; reads
+    /// waiting for a connection, and later ones, get [`Error::Closed`].
+    pub async fn close(&self) {
+        // Every permit, so no connection is out; the semaphore is fair, so reads that
+        // come later queue behind this and are refused when it closes.
+        let all = self.permits.acquire_many(self.size).await;
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.permits.close();
+        drop(all);
     }
 }
 
@@ -155,7 +163,43 @@ mod tests {
         assert_eq!(heavy.await.unwrap().unwrap(), 1);
         assert_eq!(waiting.await.unwrap().unwrap(), 2);
         assert_eq!(readers.idle.lock().unwrap().len(), 1);
-        readers.close();
+        readers.close().await;
+        assert!(matches!(readers.read(|_| Ok(())).await, Err(Error::Closed)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_waits_for_the_read_in_progress_then_drops_every_connection() {
+        let readers = Arc::new(pool(2));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let reading = {
+            let readers = readers.clone();
+            tokio::spawn(async move {
+                readers
+                    .read_offloaded(move |_| {
+                        started_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        let closing = {
+            let readers = readers.clone();
+            tokio::spawn(async move { readers.close().await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!closing.is_finished(), "a read still holds a connection");
+        release_tx.send(()).unwrap();
+        reading.await.unwrap().unwrap();
+        closing.await.unwrap();
+        assert!(
+            readers.idle.lock().unwrap().is_empty(),
+            "every connection dropped"
+        );
         assert!(matches!(readers.read(|_| Ok(())).await, Err(Error::Closed)));
     }
 }

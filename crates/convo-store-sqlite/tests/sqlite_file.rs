@@ -26,6 +26,35 @@ async fn a_database_from_a_newer_convo_is_refused() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_store_leaves_everything_in_the_database_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let store = Arc::new(
+        SqliteStore::open(&path, SqliteOptions::default())
+            .await
+            .unwrap(),
+    );
+    let m = ConversationManager::new(store.clone(), "alice", "Helper").unwrap();
+    let id = m.conversation_id();
+    m.add_message("alice", &id, Role::User, "kept in the file", None)
+        .await
+        .unwrap();
+    assert_eq!(m.all_items("alice", &id).await.unwrap().len(), 1);
+    store.close().await.unwrap();
+    // The writer closed last, so it checkpointed the log and removed it: copying the
+    // database file alone (a backup after stopping the server) copies everything.
+    let wal = dir.path().join("convo.db-wal");
+    assert!(!wal.exists(), "the log is gone after close");
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, copy.path().join("convo.db")).unwrap();
+    let conn = rusqlite::Connection::open(copy.path().join("convo.db")).unwrap();
+    let text: String = conn
+        .query_row("SELECT text FROM items", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(text, "kept in the file");
+}
+
 #[tokio::test]
 async fn opening_twice_migrates_once_and_creates_parent_folders() {
     let dir = tempfile::tempdir().unwrap();

@@ -171,6 +171,10 @@ fn serve_answers_on_loopback_and_stops_on_sigterm() {
 
     let health = get(&addr, "/healthz");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    // The server writes its WAL out at full length once, so commits never grow it.
+    let wal = std::path::PathBuf::from(format!("{}-wal", env.db.display()));
+    let wal_len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(wal_len > 32 << 20, "WAL of {wal_len} bytes while serving");
     let conv = get(&addr, "/v1/conversations/from-cli");
     assert!(
         conv.starts_with("HTTP/1.1 200") && conv.contains("\"from-cli\""),
@@ -185,6 +189,10 @@ fn serve_answers_on_loopback_and_stops_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "a graceful stop exits 0: {status}");
+    assert!(
+        !wal.exists(),
+        "a stopped server leaves no log behind (everything is in the database)"
+    );
 }
 
 #[test]
