@@ -69,11 +69,12 @@ impl Readers {
             .map_err(|e| Error::storage(std::io::Error::other(e.to_string())))?
     }
 
-    /// Closes every connection once the reads in progress have finished; reads
-    /// waiting for a connection, and later ones, get [`Error::Closed`].
+    /// Closes every connection once the reads in progress, and those already
+    /// waiting for a connection, have finished; reads asked for after that get
+    /// [`Error::Closed`].
     pub async fn close(&self) {
-        // Every permit, so no connection is out; the semaphore is fair, so reads that
-        // come later queue behind this and are refused when it closes.
+        // Every permit, so no connection is out; the semaphore is fair, so reads asked
+        // for later queue behind this and are refused when it closes.
         let all = self.permits.acquire_many(self.size).await;
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.permits.close();
