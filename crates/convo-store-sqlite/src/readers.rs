@@ -126,12 +126,17 @@ mod tests {
         assert_ne!(offloaded, here);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_read_waits_for_a_busy_connection_and_every_connection_comes_back() {
-        let readers = Arc::new(pool(1));
+    /// Starts an offloaded read that holds its connection until the returned sender
+    /// is signalled (then answers 1), and waits until it holds it.
+    async fn held_read(
+        readers: &Arc<Readers>,
+    ) -> (
+        tokio::task::JoinHandle<Result<i64>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (started_tx, started_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let heavy = {
+        let read = {
             let readers = readers.clone();
             tokio::spawn(async move {
                 readers
@@ -147,6 +152,13 @@ mod tests {
         tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
             .await
             .unwrap();
+        (read, release_tx)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_waits_for_a_busy_connection_and_every_connection_comes_back() {
+        let readers = Arc::new(pool(1));
+        let (heavy, release_tx) = held_read(&readers).await;
         let waiting = {
             let readers = readers.clone();
             tokio::spawn(async move {
@@ -171,23 +183,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn close_waits_for_the_read_in_progress_then_drops_every_connection() {
         let readers = Arc::new(pool(2));
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let reading = {
-            let readers = readers.clone();
-            tokio::spawn(async move {
-                readers
-                    .read_offloaded(move |_| {
-                        started_tx.send(()).unwrap();
-                        release_rx.recv().unwrap();
-                        Ok(())
-                    })
-                    .await
-            })
-        };
-        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
-            .await
-            .unwrap();
+        let (reading, release_tx) = held_read(&readers).await;
         let closing = {
             let readers = readers.clone();
             tokio::spawn(async move { readers.close().await })
