@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-/// SQLite's files of the database at `path`: the database, its log and its index.
-fn files(path: &Path) -> [PathBuf; 3] {
-    ["", "-wal", "-shm"].map(|ext| PathBuf::from(format!("{}{ext}", path.display())))
+/// The files of the database at `path`: the database, its log and shared memory, then
+/// the search index file and its own (the main file first: it is moved last).
+fn files(path: &Path) -> [PathBuf; 6] {
+    ["", "-wal", "-shm", "-search", "-search-wal", "-search-shm"]
+        .map(|ext| PathBuf::from(format!("{}{ext}", path.display())))
 }
 
 /// Removes the database at `path`, if any.
@@ -30,7 +32,7 @@ pub fn finish_seeding(seeding: &Path, path: &Path) -> std::io::Result<()> {
     for f in &to[1..] {
         let _ = std::fs::remove_file(f);
     }
-    for i in [2, 1, 0] {
+    for i in (0..from.len()).rev() {
         if from[i].exists() {
             std::fs::rename(&from[i], &to[i])?;
         }
@@ -52,6 +54,7 @@ mod tests {
         let seeding = start_seeding(&path);
         assert!(!seeding.exists() && !path.exists());
         std::fs::write(&seeding, "db").unwrap();
+        std::fs::write(format!("{}-search", seeding.display()), "index").unwrap();
         std::fs::write(format!("{}-wal", seeding.display()), "log").unwrap();
         std::fs::write(format!("{}-shm", path.display()), "stale").unwrap();
         finish_seeding(&seeding, &path).unwrap();
@@ -61,6 +64,11 @@ mod tests {
             "log"
         );
         assert!(!PathBuf::from(format!("{}-shm", path.display())).exists());
+        assert_eq!(
+            std::fs::read_to_string(format!("{}-search", path.display())).unwrap(),
+            "index",
+            "the search index moves with its database"
+        );
         assert!(!seeding.exists());
     }
 }

@@ -74,8 +74,8 @@ fn ms(d: Option<Duration>) -> String {
 /// Prints the table.
 pub fn print_table(rows: &[Row]) {
     println!(
-        "{:<58} {:>7} {:>12} {:>9} {:>9} {:>7}  baseline",
-        "scenario", "ops", "ops/s", "p50 ms", "p99 ms", "ratio"
+        "{:<58} {:>7} {:>12} {:>9} {:>9} {:>9} {:>7}  baseline",
+        "scenario", "ops", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "ratio"
     );
     for r in rows {
         let (ratio, base) = match &r.baseline {
@@ -85,12 +85,13 @@ pub fn print_table(rows: &[Row]) {
             _ => ("-".into(), ""),
         };
         println!(
-            "{:<58} {:>7} {:>12.0} {:>9} {:>9} {:>7}  {}",
+            "{:<58} {:>7} {:>12.0} {:>9} {:>9} {:>9} {:>7}  {}",
             r.scenario,
             r.series.ops,
             r.series.rate(),
             ms(r.series.pct(50.0)),
             ms(r.series.pct(99.0)),
+            ms(r.series.pct(99.9)),
             ratio,
             base
         );

@@ -101,6 +101,101 @@ pub fn rank<T>(terms: &Terms, stats: &CorpusStats, docs: Vec<(T, String)>) -> Ve
     scored
 }
 
+/// Most tokens a snippet shows.
+pub const SNIPPET_TOKENS: usize = 16;
+
+/// Where a hit matched, for a person to see: the run of up to [`SNIPPET_TOKENS`]
+/// tokens of `text` holding the most tokens of the query's words, each such token in
+/// brackets, with `…` where the text goes on (FTS5's `snippet(…, '[', ']', '…', 16)`).
+/// Cut here rather than by the index, so every backend shows the same, and an index
+/// need not keep a copy of the text.
+pub fn snippet(terms: &Terms, text: &str) -> String {
+    let spans: Vec<(usize, usize)> = token_spans(text).collect();
+    if spans.is_empty() {
+        return text.chars().take(200).collect();
+    }
+    let toks: Vec<Cow<str>> = spans.iter().map(|&(a, b)| folded(&text[a..b])).collect();
+    let mut hit = vec![false; toks.len()];
+    for p in terms
+        .tokens
+        .iter()
+        .filter(|p| !p.is_empty() && p.len() <= toks.len())
+    {
+        for i in 0..=toks.len() - p.len() {
+            if toks[i..i + p.len()]
+                .iter()
+                .zip(p)
+                .all(|(t, q)| t.as_ref().eq_ignore_ascii_case(q))
+            {
+                hit[i..i + p.len()].iter_mut().for_each(|h| *h = true);
+            }
+        }
+    }
+    let width = SNIPPET_TOKENS.min(toks.len());
+    // The window with the most matched tokens, the earliest of equals.
+    let mut in_window = hit[..width].iter().filter(|&&h| h).count();
+    let (mut best, mut start) = (in_window, 0);
+    for s in 1..=toks.len() - width {
+        in_window = in_window + hit[s + width - 1] as usize - hit[s - 1] as usize;
+        if in_window > best {
+            (best, start) = (in_window, s);
+        }
+    }
+    // Centred on its matches, as far as the text allows.
+    if let Some(first) = (start..start + width).find(|&i| hit[i]) {
+        let last = (start..start + width)
+            .rev()
+            .find(|&i| hit[i])
+            .unwrap_or(first);
+        let lead = (width - (last - first + 1)) / 2;
+        start = first.saturating_sub(lead).min(toks.len() - width);
+    }
+    let end = start + width;
+    let mut out = String::with_capacity(text.len().min(400) + 8);
+    let mut at = if start == 0 {
+        0
+    } else {
+        out.push('…');
+        spans[start].0
+    };
+    for i in start..end {
+        let (a, b) = spans[i];
+        out.push_str(&text[at..a]);
+        if hit[i] {
+            out.push('[');
+            out.push_str(&text[a..b]);
+            out.push(']');
+        } else {
+            out.push_str(&text[a..b]);
+        }
+        at = b;
+    }
+    if end == spans.len() {
+        out.push_str(&text[at..]);
+    } else {
+        out.push('…');
+    }
+    out
+}
+
+/// The byte ranges of [`tokens`].
+fn token_spans(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut start = None;
+    text.char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+        .filter_map(move |(i, c)| match (c.is_alphanumeric(), start) {
+            (true, None) => {
+                start = Some(i);
+                None
+            }
+            (false, Some(s)) => {
+                start = None;
+                Some((s, i))
+            }
+            _ => None,
+        })
+}
+
 /// BM25's inverse document frequency in Lucene's form, `ln(1 + (N - n + 0.5) / (n + 0.5))`:
 /// always positive, so a word in half or more of a user's messages still weighs
 /// something. The classic form goes negative there, and FTS5 floors it at 1e-6,
@@ -217,6 +312,32 @@ mod tests {
             ranked("x", (10, vec![2]), &["unrelated words", "x"]).len(),
             2
         );
+    }
+
+    #[test]
+    fn snippets_bracket_matches_in_a_window_of_the_text() {
+        let cut = |q: &str, text: &str| snippet(&Terms::parse(q), text);
+        // Short texts whole, with their punctuation; accents and case fold.
+        assert_eq!(
+            cut("cafe", "Café CAFÉ cafe lait."),
+            "[Café] [CAFÉ] [cafe] lait."
+        );
+        assert_eq!(cut("paris", "Un café à Paris"), "Un café à [Paris]");
+        assert_eq!(cut("don't", "I don't know"), "I [don]'[t] know");
+        assert_eq!(cut("zzz", "no match here"), "no match here");
+        // A long text: the window with the most matches, led in, ellipses where it goes on.
+        let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let mut text = words.join(" ");
+        text = text.replace("w20 ", "rust ").replace("w22 ", "rust ");
+        let s = cut("rust", &text);
+        assert_eq!(
+            s,
+            "…w14 w15 w16 w17 w18 w19 [rust] w21 [rust] w23 w24 w25 w26 w27 w28 w29…"
+        );
+        // The window never runs past the end, and a match at the start starts it.
+        assert!(cut("w39", &text).ends_with("[w39]"));
+        assert!(cut("w0", &text).starts_with("[w0] w1"));
+        assert_eq!(cut("x", "…  "), "…  ");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! a sync thread while the next group is applied; a write that fails is undone
 //! alone), so concurrent writers share an fsync. A pool of read-only connections
 //! serves reads; in WAL mode they never wait on the writer. Schema migrations run on
-//! open. Full-text search uses FTS5 kept in sync by triggers.
+//! open. Full-text search uses FTS5 in a file of its own beside the database, kept up
+//! to date by an indexer thread (see `search_file`).
 
 mod conversations;
 mod durable;
@@ -16,6 +17,7 @@ mod readers;
 mod rows;
 mod schema;
 mod search;
+mod search_file;
 mod users;
 mod wal_file;
 mod writer;
@@ -81,11 +83,12 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: writer::Writer,
     readers: readers::Readers,
+    indexer: search_file::Indexer,
     closed: AtomicBool,
 }
 
-/// How often the writer indexes pending messages for search.
-const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// How often the writer clears the deletion log the search index has replayed.
+const CLEAR_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Maps a rusqlite error to convo's storage error.
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
@@ -104,6 +107,33 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
+}
+
+/// The writer's upkeep: clear the entries of the store's deletion log that the search
+/// index has replayed.
+fn clear_replayed_log(indexer: &search_file::Indexer) -> writer::Upkeep {
+    let cleared = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let replayed = indexer.replayed();
+    let waiting = {
+        let (cleared, replayed) = (cleared.clone(), replayed.clone());
+        move |_: &Connection| Ok(replayed.load(Ordering::Acquire) > cleared.load(Ordering::Acquire))
+    };
+    let clear = move |c: &Connection| {
+        let through = replayed.load(Ordering::Acquire);
+        if through > cleared.load(Ordering::Acquire) {
+            search_file::clear_unindex_log(c, through)?;
+            cleared.store(through, Ordering::Release);
+        }
+        Ok(false)
+    };
+    let clear = Arc::new(clear);
+    let again = clear.clone();
+    writer::Upkeep {
+        every: CLEAR_EVERY,
+        pass: Box::new(move |c| clear(c)),
+        drain: Box::new(move |c| again(c)),
+        waiting: Box::new(waiting),
+    }
 }
 
 /// Preallocates the log of `conn`'s database; a failure (a full disk) costs only
@@ -156,6 +186,14 @@ impl SqliteStore {
         if options.preallocate_wal {
             preallocate_wal(&conn);
         }
+        let indexer = search_file::Indexer::start(search_file::open(path, options.busy_timeout)?);
+        let index_path = search_file::path_for(path);
+        let index_path = index_path.to_str().ok_or_else(|| {
+            Error::storage(std::io::Error::other(format!(
+                "the database path {} is not UTF-8",
+                path.display()
+            )))
+        })?;
         let mut readers = Vec::with_capacity(options.readers.max(1));
         for _ in 0..options.readers.max(1) {
             let r = Connection::open_with_flags(
@@ -167,6 +205,8 @@ impl SqliteStore {
             .map_err(sql_err)?;
             configure(&r, &options)?;
             r.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
+            r.execute("ATTACH DATABASE ?1 AS search", [index_path])
+                .map_err(sql_err)?;
             readers.push(r);
         }
         // At full durability the sync thread fsyncs each commit (see `durable`), so
@@ -182,17 +222,9 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),
-            writer: writer::Writer::start(
-                conn,
-                writer::Upkeep {
-                    every: INDEX_EVERY,
-                    pass: search::index_some,
-                    drain: search::index_all,
-                    waiting: search::has_pending,
-                },
-                durable,
-            ),
+            writer: writer::Writer::start(conn, clear_replayed_log(&indexer), durable),
             readers: readers::Readers::new(readers),
+            indexer,
             closed: AtomicBool::new(false),
         })
     }
@@ -370,9 +402,8 @@ impl Store for SqliteStore {
 
     async fn search(&self, user: &UserId, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         // Messages acknowledged before this search may still wait for the index.
-        if self.read(search::has_pending).await? {
-            self.write(search::index_all).await?;
-        }
+        self.check_open()?;
+        self.indexer.catch_up().await?;
         let (user, query) = (user.clone(), query.clone());
         self.read_offloaded(move |c| search::search(c, &user, &query))
             .await
@@ -504,7 +535,10 @@ impl Store for SqliteStore {
         // Readers first: the last connection to close checkpoints the whole WAL into
         // the database and deletes it, and only the writer may write the database.
         // Closing it last leaves the database file complete on its own.
+        // The indexer before the writer, for the same reason: of the index file's
+        // connections, it is the one that may write.
         self.readers.close().await;
+        self.indexer.close().await;
         self.writer.close().await;
         Ok(())
     }

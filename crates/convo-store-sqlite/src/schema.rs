@@ -200,6 +200,31 @@ END;
         from: "CHECK (kind IN ('message', 'function_call', 'function_call_output'))",
         to: "CHECK (kind = 'message' OR kind = 'function_call' OR kind = 'function_call_output')",
     },
+    // 5: the search index moves to a file of its own, written by its own thread
+    // (`search_file`), so indexing never holds a group commit. The store keeps a log
+    // of what that index must forget: every deleted message, and every delete after
+    // which SQLite may hand a deleted pk to a new row (the newest row's), with the
+    // newest pk left. The index file replays the log; the writer clears what it has
+    // replayed. AUTOINCREMENT keeps sequence numbers rising when the log is empty.
+    Step::Sql(
+        r#"
+DROP TRIGGER items_unindex;
+DROP TABLE items_fts;
+DROP TABLE search_progress;
+CREATE TABLE search_unindex (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pk INTEGER NOT NULL,
+    message INTEGER NOT NULL,
+    newest INTEGER NOT NULL
+);
+CREATE TRIGGER items_unindex AFTER DELETE ON items BEGIN
+    INSERT INTO search_unindex (pk, message, newest)
+        SELECT old.pk, old.kind = 'message', newest.pk
+        FROM (SELECT coalesce(max(pk), 0) AS pk FROM items) AS newest
+        WHERE old.kind = 'message' OR old.pk > newest.pk;
+END;
+"#,
+    ),
 ];
 
 /// Migration `i`'s statements (tests build older versions from them).
@@ -282,47 +307,8 @@ fn redefine(conn: &Connection, table: &str, from: &str, to: &str) -> Result<()> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use rusqlite::Connection;
-
-    fn matches(conn: &Connection, word: &str) -> i64 {
-        conn.query_row(
-            "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
-            [word],
-            |r| r.get(0),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn version_one_databases_keep_their_index_through_later_versions() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        at_version(&conn, 1);
-        conn.execute_batch(
-            "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
-                 VALUES ('conv_a', 'alice', 'Helper', 1, 1);
-             INSERT INTO items (id, conversation_pk, kind, role, text, created_at) \
-                 VALUES ('msg_old', 1, 'message', 'user', 'old words', 1);",
-        )
-        .unwrap();
-        assert_eq!(matches(&conn, "old"), 1, "version 1 indexes at once");
-
-        assert_eq!(super::migrate(&mut conn).unwrap(), super::LATEST);
-        conn.execute(
-            "INSERT INTO items (id, conversation_pk, kind, role, text, created_at) \
-             VALUES ('msg_new', 1, 'message', 'user', 'new words', 2)",
-            [],
-        )
-        .unwrap();
-        assert_eq!(matches(&conn, "new"), 0, "later versions index in batches");
-        assert!(!crate::search::index_all(&conn).unwrap());
-        assert_eq!(matches(&conn, "new"), 1);
-        // The message indexed under version 1 leaves the index when deleted.
-        conn.execute("DELETE FROM items WHERE id = 'msg_old'", [])
-            .unwrap();
-        assert_eq!(matches(&conn, "old"), 0);
-        intact(&conn);
-    }
 
     #[test]
     fn version_three_databases_check_kinds_without_a_temporary_table() {
@@ -396,7 +382,7 @@ mod tests {
     }
 
     /// Builds the schema of `version` on `conn`, as that version's build left it.
-    fn at_version(conn: &Connection, version: usize) {
+    pub(crate) fn at_version(conn: &Connection, version: usize) {
         for i in 0..version {
             conn.execute_batch(super::sql(i)).unwrap();
         }
@@ -404,15 +390,7 @@ mod tests {
             .unwrap();
     }
 
-    fn intact(conn: &Connection) {
-        conn.execute(
-            "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
-            [],
-        )
-        .expect("the index matches the items");
-    }
-
-    fn add(conn: &Connection, id: &str, kind: &str, text: &str) {
+    pub(crate) fn add(conn: &Connection, id: &str, kind: &str, text: &str) {
         let role = (kind == "message").then_some("user");
         let call = (kind != "message").then_some(id);
         conn.execute(
@@ -424,90 +402,11 @@ mod tests {
     }
 
     /// Conversation pk 1, which `add` appends to.
-    fn add_conversation(conn: &Connection) {
+    pub(crate) fn add_conversation(conn: &Connection) {
         conn.execute_batch(
             "INSERT INTO conversations (id, user_id, persona, created_at, updated_at) \
              VALUES ('conv_a', 'alice', 'Helper', 1, 1);",
         )
         .unwrap();
-    }
-
-    fn latest_with_one_conversation() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::migrate(&mut conn).unwrap();
-        add_conversation(&conn);
-        conn
-    }
-
-    #[test]
-    fn messages_queued_by_version_two_are_indexed_by_the_migration() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        at_version(&conn, 2);
-        add_conversation(&conn);
-        add(&conn, "msg_queued", "message", "queued words");
-        assert_eq!(matches(&conn, "queued"), 0, "version 2 queues it");
-
-        assert_eq!(super::migrate(&mut conn).unwrap(), super::LATEST);
-        assert_eq!(matches(&conn, "queued"), 1);
-        assert!(!crate::search::has_pending(&conn).unwrap());
-        intact(&conn);
-    }
-
-    /// SQLite numbers a new row after the largest pk left, so deleting the newest
-    /// indexed rows must not let a new message take an indexed pk and be skipped.
-    #[test]
-    fn a_new_row_reusing_a_deleted_newest_pk_is_still_indexed() {
-        for newest in ["message", "function_call"] {
-            let conn = latest_with_one_conversation();
-            add(&conn, "msg_kept", "message", "kept words");
-            add(&conn, "item_newest", newest, "newest words");
-            assert!(!crate::search::index_all(&conn).unwrap());
-            let pk: i64 = conn
-                .query_row("SELECT pk FROM items WHERE id = 'item_newest'", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            conn.execute("DELETE FROM items WHERE id = 'item_newest'", [])
-                .unwrap();
-            add(&conn, "msg_reused", "message", "fresh words");
-            let reused: i64 = conn
-                .query_row("SELECT pk FROM items WHERE id = 'msg_reused'", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            assert_eq!(reused, pk, "SQLite reused the pk ({newest})");
-            assert!(crate::search::has_pending(&conn).unwrap(), "{newest}");
-            assert!(!crate::search::index_all(&conn).unwrap());
-            assert_eq!(matches(&conn, "fresh"), 1, "{newest}");
-            assert_eq!(matches(&conn, "newest"), 0, "{newest}");
-            assert_eq!(matches(&conn, "kept"), 1, "{newest}");
-            intact(&conn);
-        }
-    }
-
-    #[test]
-    fn bounded_passes_index_in_order_and_report_what_is_left() {
-        let conn = latest_with_one_conversation();
-        for i in 0..5 {
-            add(&conn, &format!("msg_{i}"), "message", &format!("word{i}"));
-            add(&conn, &format!("fc_{i}"), "function_call", "");
-        }
-        assert!(crate::search::index_pending(&conn, Some(2)).unwrap());
-        assert_eq!((matches(&conn, "word1"), matches(&conn, "word2")), (1, 0));
-        assert!(crate::search::index_pending(&conn, Some(3)).unwrap());
-        assert_eq!(matches(&conn, "word4"), 1);
-        // Nothing was left: the next pass finds so and moves nothing.
-        assert!(!crate::search::index_pending(&conn, Some(3)).unwrap());
-        assert!(!crate::search::has_pending(&conn).unwrap());
-        // Deleting an unindexed message writes nothing to the index.
-        add(&conn, "msg_late", "message", "late words");
-        conn.execute("DELETE FROM items WHERE id = 'msg_late'", [])
-            .unwrap();
-        assert!(!crate::search::has_pending(&conn).unwrap());
-        // The check against the content table expects every row indexed, and calls
-        // never are.
-        conn.execute("DELETE FROM items WHERE kind = 'function_call'", [])
-            .unwrap();
-        intact(&conn);
     }
 }

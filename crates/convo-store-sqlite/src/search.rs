@@ -1,9 +1,10 @@
-//! Full-text search over a user's messages: FTS5 finds them, BM25 over the user's own
-//! messages ranks them.
+//! Full-text search over a user's messages: FTS5 finds them in the index file
+//! (attached to every read connection as `search`, see [`crate::search_file`]), BM25
+//! over the user's own messages ranks them, and snippets are cut from the stored text.
 
-use convo_core::relevance::{CorpusStats, Terms, rank};
+use convo_core::relevance::{CorpusStats, Terms, rank, snippet};
 use convo_core::{Error, Result, SearchHit, SearchQuery, Timestamp, UserId};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::sql_err;
 
@@ -11,79 +12,6 @@ use crate::sql_err;
 /// user id by FNV-1a, stored with each of the user's messages.
 pub fn tag(user: &str) -> String {
     format!("u{:016x}", convo_core::hash::fnv1a(user.as_bytes()))
-}
-
-/// Most pending messages one periodic pass indexes: bounds the time the pass adds to
-/// a group commit.
-pub const INDEX_BATCH: i64 = 4096;
-
-/// Whether messages wait to be indexed: any above the mark.
-pub fn has_pending(conn: &Connection) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM items WHERE kind = 'message' \
-         AND pk > (SELECT indexed_through FROM search_progress))",
-    )
-    .map_err(sql_err)?
-    .query_row([], |r| r.get(0))
-    .map_err(sql_err)
-}
-
-/// Indexes the oldest `limit` pending messages (all with `None`) and moves the mark
-/// past them; returns whether some may still be pending.
-pub fn index_pending(conn: &Connection, limit: Option<i64>) -> Result<bool> {
-    let mark: i64 = conn
-        .prepare_cached("SELECT indexed_through FROM search_progress")
-        .map_err(sql_err)?
-        .query_row([], |r| r.get(0))
-        .map_err(sql_err)?;
-    // The `limit`-th pending message ends a bounded pass; with fewer pending, the pass
-    // covers every row, and the mark moves to the newest one.
-    let last_of_batch: Option<i64> = match limit {
-        Some(n) => conn
-            .prepare_cached(
-                "SELECT pk FROM items WHERE pk > ?1 AND kind = 'message' \
-                 ORDER BY pk LIMIT 1 OFFSET ?2",
-            )
-            .map_err(sql_err)?
-            .query_row(params![mark, n.max(1) - 1], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?,
-        None => None,
-    };
-    let upto = match last_of_batch {
-        Some(pk) => pk,
-        None => conn
-            .prepare_cached("SELECT coalesce(max(pk), 0) FROM items")
-            .map_err(sql_err)?
-            .query_row([], |r| r.get(0))
-            .map_err(sql_err)?,
-    };
-    if upto <= mark {
-        return Ok(false);
-    }
-    conn.prepare_cached(
-        "INSERT INTO items_fts(rowid, text, search_tag) \
-         SELECT pk, text, search_tag FROM items WHERE pk > ?1 AND pk <= ?2 AND kind = 'message' \
-         ORDER BY pk",
-    )
-    .map_err(sql_err)?
-    .execute([mark, upto])
-    .map_err(sql_err)?;
-    conn.prepare_cached("UPDATE search_progress SET indexed_through = ?1")
-        .map_err(sql_err)?
-        .execute([upto])
-        .map_err(sql_err)?;
-    Ok(last_of_batch.is_some())
-}
-
-/// The writer's periodic pass: a bounded batch of pending messages.
-pub fn index_some(conn: &Connection) -> Result<bool> {
-    index_pending(conn, Some(INDEX_BATCH))
-}
-
-/// Everything pending, before the writer closes.
-pub fn index_all(conn: &Connection) -> Result<bool> {
-    index_pending(conn, None)
 }
 
 /// One query word as an FTS5 phrase in the text column: quotes and control characters
@@ -119,10 +47,10 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
     let matches: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT i.pk, i.text \
-             FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
+             FROM search.items_fts f JOIN items i ON i.pk = f.rowid \
                  JOIN conversations c ON c.pk = i.conversation_pk \
-             WHERE items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
-             ORDER BY items_fts.rowid DESC LIMIT ?4",
+             WHERE f.items_fts MATCH ?1 AND c.user_id = ?2 AND (?3 IS NULL OR c.persona = ?3) \
+             ORDER BY f.rowid DESC LIMIT ?4",
         )
         .map_err(sql_err)?
         .query_map(params![fts, user.as_str(), persona, MAX_RANKED], |r| {
@@ -138,7 +66,7 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
         return Ok(Vec::new());
     }
     let mut count = conn
-        .prepare_cached("SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1")
+        .prepare_cached("SELECT count(*) FROM search.items_fts WHERE items_fts MATCH ?1")
         .map_err(sql_err)?;
     let mut count = |query: &str| -> Result<u64> {
         count
@@ -153,13 +81,11 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
             .map(|p| count(&format!("{of_user} AND {p}")))
             .collect::<Result<_>>()?,
     };
+    // Entries of messages deleted since the index's last pass find no row here.
     let mut hit = conn
         .prepare_cached(
-            "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), \
-                 snippet(items_fts, 0, '[', ']', '…', 16), i.created_at \
-             FROM items_fts JOIN items i ON i.pk = items_fts.rowid \
-                 JOIN conversations c ON c.pk = i.conversation_pk \
-             WHERE items_fts MATCH ?1 AND items_fts.rowid = ?2",
+            "SELECT c.id, c.name, c.persona, i.id, coalesce(i.role, ''), i.created_at, i.text \
+             FROM items i JOIN conversations c ON c.pk = i.conversation_pk WHERE i.pk = ?1",
         )
         .map_err(sql_err)?;
     let limit = q.limit.clamp(1, 1000) as usize;
@@ -167,16 +93,16 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
         .into_iter()
         .take(limit)
         .map(|(pk, score)| {
-            hit.query_row(params![fts, pk], |r| {
+            hit.query_row([pk], |r| {
                 Ok(SearchHit {
                     conversation_id: r.get(0)?,
                     conversation_name: r.get(1)?,
                     persona: r.get(2)?,
                     item_id: r.get(3)?,
                     role: r.get(4)?,
-                    snippet: r.get(5)?,
+                    snippet: snippet(&terms, &r.get::<_, Option<String>>(6)?.unwrap_or_default()),
                     score,
-                    created_at: Timestamp::from_unix_ms(r.get(6)?),
+                    created_at: Timestamp::from_unix_ms(r.get(5)?),
                 })
             })
             .map_err(sql_err)

@@ -31,13 +31,16 @@ pub struct Upkeep {
     /// How often a pass runs while writes arrive.
     pub every: Duration,
     /// One bounded pass; returns whether work remains.
-    pub pass: fn(&Connection) -> Result<bool>,
+    pub pass: Task,
     /// All remaining work.
-    pub drain: fn(&Connection) -> Result<bool>,
+    pub drain: Task,
     /// Whether any work waits (checked before draining, so a writer that wrote
     /// nothing never takes the write lock to close).
-    pub waiting: fn(&Connection) -> Result<bool>,
+    pub waiting: Task,
 }
+
+/// A piece of upkeep on the write connection; answers whether work remains.
+pub type Task = Box<dyn Fn(&Connection) -> Result<bool> + Send>;
 
 /// When upkeep runs next.
 struct UpkeepState {
@@ -649,9 +652,9 @@ mod tests {
         UpkeepState {
             upkeep: Upkeep {
                 every: Duration::from_secs(3600),
-                pass: nothing,
-                drain: nothing,
-                waiting: nothing,
+                pass: Box::new(nothing),
+                drain: Box::new(nothing),
+                waiting: Box::new(nothing),
             },
             due: Instant::now() + Duration::from_secs(3600),
         }

@@ -53,6 +53,13 @@ async fn a_closed_store_leaves_everything_in_the_database_file_alone() {
         .query_row("SELECT text FROM items", [], |r| r.get(0))
         .unwrap();
     assert_eq!(text, "kept in the file");
+    drop(conn);
+    // The search index is rebuilt from the database file when it is not beside it.
+    let (copied, m) = open_for_alice(&copy.path().join("convo.db")).await;
+    let hits = m.search("alice", "kept", None, 10).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].snippet, "[kept] in the file");
+    copied.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -114,20 +121,32 @@ async fn group_commit_under_many_writers_keeps_the_file_intact() {
         .unwrap();
     assert_eq!(ok, "ok");
     // FTS5's own check that the index matches the items table.
-    fts_intact(&conn);
+    fts_intact(&path);
     let n: i64 = conn
         .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 64 * 20);
 }
 
-fn fts_matches(conn: &rusqlite::Connection, word: &str) -> i64 {
-    conn.query_row(
-        "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
-        [format!("text : \"{word}\"")],
-        |r| r.get(0),
-    )
-    .unwrap()
+/// The search index file beside the store at `path`.
+fn index_file(path: &std::path::Path) -> rusqlite::Connection {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-search");
+    assert!(
+        std::path::Path::new(&p).exists(),
+        "the index file is beside the store"
+    );
+    rusqlite::Connection::open(p).unwrap()
+}
+
+fn fts_matches(path: &std::path::Path, word: &str) -> i64 {
+    index_file(path)
+        .query_row(
+            "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
+            [format!("text : \"{word}\"")],
+            |r| r.get(0),
+        )
+        .unwrap()
 }
 
 /// The store at `path` and a manager for alice over it.
@@ -141,12 +160,13 @@ async fn open_for_alice(path: &std::path::Path) -> (Arc<SqliteStore>, Conversati
     (store, m)
 }
 
-fn fts_intact(conn: &rusqlite::Connection) {
-    conn.execute(
-        "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
-        [],
-    )
-    .expect("the search index matches the items");
+fn fts_intact(path: &std::path::Path) {
+    index_file(path)
+        .execute(
+            "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .expect("the search index is sound");
 }
 
 #[tokio::test]
@@ -169,7 +189,7 @@ async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
         [],
     )
     .unwrap();
-    assert_eq!(fts_matches(&conn, "zebra"), 0, "still waiting");
+    assert_eq!(fts_matches(&path, "zebra"), 0, "still waiting");
     drop(conn);
 
     let (store, m) = open_for_alice(&path).await;
@@ -178,16 +198,15 @@ async fn messages_left_unindexed_by_a_crash_are_found_and_indexed() {
     assert_eq!(hits[0].item_id, "msg_crashed");
     store.close().await.unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let waiting: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM items WHERE pk > (SELECT indexed_through FROM search_progress)",
-            [],
-            |r| r.get(0),
-        )
+    let newest: i64 = conn
+        .query_row("SELECT max(pk) FROM items", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(waiting, 0);
-    assert_eq!(fts_matches(&conn, "zebra"), 1);
-    fts_intact(&conn);
+    let indexed: i64 = index_file(&path)
+        .query_row("SELECT indexed_through FROM progress", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(indexed, newest, "nothing waits after close");
+    assert_eq!(fts_matches(&path, "zebra"), 1);
+    fts_intact(&path);
 }
 
 #[tokio::test]
@@ -229,10 +248,15 @@ async fn deleting_waiting_and_indexed_messages_keeps_the_index_exact() {
         1
     );
     store.close().await.unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
+    // The writer cleared the deletion log the index replayed before it closed.
+    let logged: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM search_unindex", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(logged, 0);
     assert_eq!(
-        fts_matches(&conn, "apple") + fts_matches(&conn, "banana"),
+        fts_matches(&path, "apple") + fts_matches(&path, "banana"),
         0
     );
-    fts_intact(&conn);
+    fts_intact(&path);
 }

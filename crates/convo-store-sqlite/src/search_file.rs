@@ -1,0 +1,646 @@
+//! The full-text index of messages, in a database file of its own beside the store's
+//! (`<db>-search`), written by a thread of its own under that file's write lock.
+//!
+//! Indexing a message (FTS5 splitting its text into tokens and writing postings, then
+//! merging segments) costs ~4 µs a message, and a pass of thousands used to run inside
+//! a group commit on the writer thread, holding every write of the group: at 64
+//! concurrent writers the passes set the p99 of appends (10-26 ms against a p50 of
+//! ~1 ms). Here the writer never indexes; this file's own lock and thread do.
+//!
+//! What keeps the two files in step, though SQLite commits them separately:
+//! - `progress.indexed_through`: every message with a pk at or below it is indexed and
+//!   none above it is. A pass indexes the messages of the store above the mark and moves
+//!   it, in one transaction of this file.
+//! - Deletions: the store logs each deleted message (and each delete that lowers the
+//!   newest pk, after which SQLite may hand a deleted pk to a new row) in
+//!   `search_unindex`, in the deleting transaction. A pass replays the log past
+//!   `progress.unindexed_through` before indexing: it drops indexed entries and lowers
+//!   the mark to the newest pk the store had left, so a reused pk is indexed afresh.
+//!   The writer clears log entries this file has replayed.
+//! - A search first asks the indexer to catch up with what the store holds, so it sees
+//!   every acknowledged message.
+//! - The store's file alone stays the whole store: a missing, unreadable or foreign
+//!   index file is rebuilt from it.
+//!
+//! The index is contentless (`content = ''`): it holds no copy of the text, and
+//! snippets are cut from the store's text ([`convo_core::relevance::snippet`]).
+
+use convo_core::{Error, Result};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+use crate::sql_err;
+
+/// The index file of the store at `db`.
+pub fn path_for(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-search");
+    PathBuf::from(p)
+}
+
+/// This build's layout of the index file (its `user_version`).
+const VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE VIRTUAL TABLE items_fts USING fts5(
+    text, search_tag, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE progress (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    indexed_through INTEGER NOT NULL,
+    unindexed_through INTEGER NOT NULL
+);
+INSERT INTO progress (one, indexed_through, unindexed_through) VALUES (1, 0, 0);
+"#;
+
+/// Most messages one pass indexes: bounds a pass's transaction, so a search waiting
+/// for the indexer sees progress and a crash loses little work.
+pub const BATCH: i64 = 4096;
+
+/// How often the indexer looks for new messages when nobody asks.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// Messages per pass while nobody waits for the index, and the pause after each pass
+/// that left more: the indexer then takes a vCPU in bursts of ~1 ms instead of whole
+/// scheduler slices, which the writer and request threads would wait out.
+const PACED_BATCH: i64 = 256;
+const PAUSE: Duration = Duration::from_micros(500);
+
+/// Opens the index file for the indexer, with the store attached read-only as
+/// `store`; creates, upgrades or rebuilds the index file as needed.
+pub fn open(db: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let path = path_for(db);
+    match open_checked(db, &path, busy_timeout) {
+        Ok(conn) => Ok(conn),
+        Err(e) => {
+            // Derived data: start over from the store rather than refuse to open it.
+            tracing::warn!(path = %path.display(), error = %e, "rebuilding the search index file");
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                match std::fs::remove_file(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::storage(e)),
+                }
+            }
+            open_checked(db, &path, busy_timeout)
+        }
+    }
+}
+
+fn open_checked(db: &Path, path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let mut conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(busy_timeout).map_err(sql_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::storage(std::io::Error::other(format!(
+            "could not switch {} to WAL mode (got {mode})",
+            path.display()
+        ))));
+    }
+    // The index is rebuilt from the store after a power loss at worst: no fsync per pass.
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
+        .map_err(sql_err)?;
+    conn.execute("ATTACH DATABASE ?1 AS store", [read_only_uri(db)])
+        .map_err(sql_err)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let version: i64 = tx
+        .query_row("PRAGMA main.user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    match version {
+        0 => {
+            tx.execute_batch(SCHEMA).map_err(sql_err)?;
+            // Deletions logged before now concern nothing this file holds.
+            tx.execute(
+                "UPDATE progress SET unindexed_through = ?1",
+                [newest_unindex(&tx)?],
+            )
+            .map_err(sql_err)?;
+            tx.pragma_update(Some("main"), "user_version", VERSION)
+                .map_err(sql_err)?;
+            tracing::info!(path = %path.display(), "created the search index file");
+        }
+        VERSION => {
+            let (indexed, unindexed) = progress(&tx)?;
+            // A store restored from an older copy beside a newer index: the index
+            // could hold entries for pks the store will reuse.
+            let newest_item: i64 = tx
+                .query_row("SELECT coalesce(max(pk), 0) FROM store.items", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql_err)?;
+            if indexed > newest_item || unindexed > newest_unindex(&tx)? {
+                tracing::warn!(path = %path.display(), "the search index is ahead of the store; rebuilding it");
+                tx.execute_batch(
+                    "INSERT INTO items_fts(items_fts) VALUES ('delete-all'); \
+                     UPDATE progress SET indexed_through = 0;",
+                )
+                .map_err(sql_err)?;
+                tx.execute(
+                    "UPDATE progress SET unindexed_through = ?1",
+                    [newest_unindex(&tx)?],
+                )
+                .map_err(sql_err)?;
+            }
+        }
+        other => {
+            return Err(Error::storage(std::io::Error::other(format!(
+                "unknown search index layout {other} in {}",
+                path.display()
+            ))));
+        }
+    }
+    tx.commit().map_err(sql_err)?;
+    conn.set_prepared_statement_cache_capacity(16);
+    Ok(conn)
+}
+
+/// `db` as a read-only URI: the indexer never writes the store, and a BEGIN IMMEDIATE
+/// on the index file then takes no write lock on the store.
+fn read_only_uri(db: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in db.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
+}
+
+/// The last sequence number the store's deletion log handed out (AUTOINCREMENT keeps
+/// it even when the log is empty).
+fn newest_unindex(conn: &Connection) -> Result<i64> {
+    conn.prepare_cached("SELECT seq FROM store.sqlite_sequence WHERE name = 'search_unindex'")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .optional()
+        .map(|s| s.unwrap_or(0))
+        .map_err(sql_err)
+}
+
+fn progress(conn: &Connection) -> Result<(i64, i64)> {
+    conn.prepare_cached("SELECT indexed_through, unindexed_through FROM progress")
+        .map_err(sql_err)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Whether messages may still wait (the batch was full).
+    pub more: bool,
+    /// The deletion log is replayed through this sequence number.
+    pub unindexed_through: i64,
+}
+
+/// One pass in a transaction of the index file: replays the store's deletion log, then
+/// indexes up to `limit` messages above the mark (all with `None`).
+pub fn pass(conn: &mut Connection, limit: Option<i64>) -> Result<Pass> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sql_err)?;
+    let (mut mark, mut unindexed) = progress(&tx)?;
+    let (mark_before, unindexed_before) = (mark, unindexed);
+    let log: Vec<(i64, i64, bool, i64)> = tx
+        .prepare_cached(
+            "SELECT seq, pk, message, newest FROM store.search_unindex WHERE seq > ?1 \
+             ORDER BY seq",
+        )
+        .map_err(sql_err)?
+        .query_map([unindexed], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .map_err(sql_err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql_err)?;
+    let mut drop_entry = tx
+        .prepare_cached("DELETE FROM items_fts WHERE rowid = ?1")
+        .map_err(sql_err)?;
+    for (seq, pk, message, newest) in log {
+        if message && pk <= mark {
+            drop_entry.execute([pk]).map_err(sql_err)?;
+        }
+        mark = mark.min(newest);
+        unindexed = seq;
+    }
+    drop(drop_entry);
+    // The `limit`-th message above the mark ends a bounded pass; with fewer, the pass
+    // covers every row, and the mark moves to the newest one.
+    let last_of_batch: Option<i64> = match limit {
+        Some(n) => tx
+            .prepare_cached(
+                "SELECT pk FROM store.items WHERE pk > ?1 AND kind = 'message' \
+                 ORDER BY pk LIMIT 1 OFFSET ?2",
+            )
+            .map_err(sql_err)?
+            .query_row(params![mark, n.max(1) - 1], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?,
+        None => None,
+    };
+    let upto = match last_of_batch {
+        Some(pk) => pk,
+        None => tx
+            .prepare_cached("SELECT coalesce(max(pk), 0) FROM store.items")
+            .map_err(sql_err)?
+            .query_row([], |r| r.get(0))
+            .map_err(sql_err)?,
+    };
+    if upto > mark {
+        tx.prepare_cached(
+            "INSERT INTO items_fts(rowid, text, search_tag) \
+             SELECT pk, text, search_tag FROM store.items \
+             WHERE pk > ?1 AND pk <= ?2 AND kind = 'message' ORDER BY pk",
+        )
+        .map_err(sql_err)?
+        .execute([mark, upto])
+        .map_err(sql_err)?;
+        mark = upto;
+    }
+    if (mark, unindexed) != (mark_before, unindexed_before) {
+        tx.prepare_cached("UPDATE progress SET indexed_through = ?1, unindexed_through = ?2")
+            .map_err(sql_err)?
+            .execute([mark, unindexed])
+            .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)?;
+    }
+    Ok(Pass {
+        more: last_of_batch.is_some(),
+        unindexed_through: unindexed,
+    })
+}
+
+/// Clears the store's deletion log through `through` (entries the index file has
+/// replayed); run by the writer, in a group commit.
+pub fn clear_unindex_log(conn: &Connection, through: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM search_unindex WHERE seq <= ?1")
+        .map_err(sql_err)?
+        .execute([through])
+        .map_err(sql_err)?;
+    Ok(())
+}
+
+enum Msg {
+    /// Answer once everything committed before this request is indexed.
+    CatchUp(oneshot::Sender<Result<()>>),
+    /// Catch up, then stop.
+    Close(oneshot::Sender<()>),
+}
+
+/// The indexer thread and how to reach it.
+pub struct Indexer {
+    tx: mpsc::Sender<Msg>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    replayed: Arc<AtomicI64>,
+}
+
+impl Indexer {
+    /// Starts the indexer thread over `conn` (from [`open`]).
+    pub fn start(conn: Connection) -> Indexer {
+        let (tx, rx) = mpsc::channel();
+        let replayed = Arc::new(AtomicI64::new(0));
+        let shared = replayed.clone();
+        let thread = std::thread::Builder::new()
+            .name("convo-sqlite-indexer".into())
+            .spawn(move || run(conn, rx, &shared))
+            .expect("spawn the indexer thread");
+        Indexer {
+            tx,
+            thread: Mutex::new(Some(thread)),
+            replayed,
+        }
+    }
+
+    /// How far the index file has replayed the store's deletion log: entries through
+    /// it may be cleared.
+    pub fn replayed(&self) -> Arc<AtomicI64> {
+        self.replayed.clone()
+    }
+
+    /// Waits until every message committed before the call is indexed.
+    pub async fn catch_up(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::CatchUp(reply))
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Indexes what waits, then stops the thread.
+    pub async fn close(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).is_ok() {
+            let _ = rx.await;
+        }
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        let (done, _rx) = oneshot::channel();
+        let _ = self.tx.send(Msg::Close(done));
+    }
+}
+
+/// The indexer thread: passes while messages wait, a look every [`EVERY`] otherwise,
+/// and at once when a search asks.
+fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
+    let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    let mut more = true;
+    // Entries an earlier process replayed may be cleared before this one's first pass.
+    if let Ok((_, unindexed)) = progress(&conn) {
+        replayed.store(unindexed, Ordering::Release);
+    }
+    loop {
+        let first = if more && !waiting.is_empty() {
+            rx.try_recv()
+                .map_err(|e| e == mpsc::TryRecvError::Disconnected)
+        } else {
+            rx.recv_timeout(if more { PAUSE } else { EVERY })
+                .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected)
+        };
+        let mut gone = false;
+        let next = || {
+            Some(
+                rx.try_recv()
+                    .map_err(|e| e == mpsc::TryRecvError::Disconnected),
+            )
+        };
+        for msg in std::iter::once(first).chain(std::iter::from_fn(next)) {
+            match msg {
+                Ok(Msg::CatchUp(reply)) => waiting.push(reply),
+                Ok(Msg::Close(done)) => closing = Some(done),
+                Err(disconnected) => {
+                    gone |= disconnected;
+                    break;
+                }
+            }
+        }
+        let urgent = !waiting.is_empty() || closing.is_some() || gone;
+        // Requests that arrived before this pass began are answered after a pass
+        // that found nothing more to do.
+        let outcome = match pending(&conn) {
+            Ok(false) => Ok(None),
+            Ok(true) => pass(&mut conn, Some(if urgent { BATCH } else { PACED_BATCH })).map(Some),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(p) => {
+                if let Some(p) = p {
+                    replayed.store(p.unindexed_through, Ordering::Release);
+                }
+                more = p.is_some_and(|p| p.more);
+                if !more {
+                    for w in waiting.drain(..) {
+                        let _ = w.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "search indexing failed; retrying");
+                for w in waiting.drain(..) {
+                    let _ = w.send(Err(Error::storage(std::io::Error::other(e.to_string()))));
+                }
+                more = false;
+            }
+        }
+        if (closing.is_some() || gone) && !more {
+            break;
+        }
+    }
+    drop(conn);
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+/// Whether the store holds messages or deletions the index has not seen (read without
+/// taking the index file's write lock: the idle indexer looks often).
+fn pending(conn: &Connection) -> Result<bool> {
+    let (mark, unindexed) = progress(conn)?;
+    let newest: i64 = conn
+        .prepare_cached("SELECT coalesce(max(pk), 0) FROM store.items")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_err)?;
+    Ok(newest > mark || newest_unindex(conn)? > unindexed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::tests::{add, add_conversation, at_version};
+
+    /// A store file at `version` (the latest with `None`), with conversation pk 1.
+    fn store(dir: &Path, version: Option<usize>) -> Connection {
+        let mut conn = Connection::open(dir.join("convo.db")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        match version {
+            Some(v) => at_version(&conn, v),
+            None => {
+                crate::schema::migrate(&mut conn).unwrap();
+            }
+        }
+        add_conversation(&conn);
+        conn
+    }
+
+    fn index(dir: &Path) -> Connection {
+        open(&dir.join("convo.db"), Duration::from_secs(5)).unwrap()
+    }
+
+    fn matches(index: &Connection, word: &str) -> i64 {
+        index
+            .query_row(
+                "SELECT count(*) FROM items_fts WHERE items_fts MATCH ?1",
+                [format!("text : \"{word}\"")],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
+    fn intact(index: &Connection) {
+        index
+            .execute(
+                "INSERT INTO items_fts(items_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .expect("the index is sound");
+    }
+
+    fn pk_of(store: &Connection, id: &str) -> i64 {
+        store
+            .query_row("SELECT pk FROM items WHERE id = ?1", [id], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn stores_of_every_version_are_indexed_in_the_new_file() {
+        for version in 1..=3 {
+            let dir = tempfile::tempdir().unwrap();
+            let mut conn = store(dir.path(), Some(version));
+            add(&conn, "msg_old", "message", "old words");
+            crate::schema::migrate(&mut conn).unwrap();
+            let gone: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'items_fts%' \
+                     OR name = 'search_progress'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(gone, 0, "version {version}: the old index left the store");
+            add(&conn, "msg_new", "message", "new words");
+            let mut idx = index(dir.path());
+            assert_eq!(matches(&idx, "old"), 0, "nothing indexed before a pass");
+            assert_eq!(
+                pass(&mut idx, None).unwrap(),
+                Pass {
+                    more: false,
+                    unindexed_through: 0
+                }
+            );
+            assert_eq!((matches(&idx, "old"), matches(&idx, "new")), (1, 1));
+            conn.execute("DELETE FROM items WHERE id = 'msg_old'", [])
+                .unwrap();
+            assert!(!pass(&mut idx, None).unwrap().more);
+            assert_eq!((matches(&idx, "old"), matches(&idx, "new")), (0, 1));
+            intact(&idx);
+        }
+    }
+
+    /// SQLite numbers a new row after the largest pk left, so deleting the newest rows
+    /// must not let a new message take an indexed pk and be skipped.
+    #[test]
+    fn a_new_row_reusing_a_deleted_newest_pk_is_still_indexed() {
+        for newest in ["message", "function_call"] {
+            let dir = tempfile::tempdir().unwrap();
+            let conn = store(dir.path(), None);
+            let mut idx = index(dir.path());
+            add(&conn, "msg_kept", "message", "kept words");
+            add(&conn, "item_newest", newest, "newest words");
+            pass(&mut idx, None).unwrap();
+            let pk = pk_of(&conn, "item_newest");
+            conn.execute("DELETE FROM items WHERE id = 'item_newest'", [])
+                .unwrap();
+            add(&conn, "msg_reused", "message", "fresh words");
+            assert_eq!(
+                pk_of(&conn, "msg_reused"),
+                pk,
+                "SQLite reused the pk ({newest})"
+            );
+            let done = pass(&mut idx, None).unwrap();
+            assert_eq!(done.unindexed_through, 1, "{newest}");
+            assert_eq!(matches(&idx, "fresh"), 1, "{newest}");
+            assert_eq!(matches(&idx, "newest"), 0, "{newest}");
+            assert_eq!(matches(&idx, "kept"), 1, "{newest}");
+            intact(&idx);
+            // The writer clears what was replayed; the next pass finds nothing new.
+            clear_unindex_log(&conn, done.unindexed_through).unwrap();
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM search_unindex", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(left, 0);
+            assert_eq!(pass(&mut idx, None).unwrap(), done);
+        }
+    }
+
+    #[test]
+    fn bounded_passes_index_in_order_and_report_what_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store(dir.path(), None);
+        let mut idx = index(dir.path());
+        for i in 0..5 {
+            add(&conn, &format!("msg_{i}"), "message", &format!("word{i}"));
+            add(&conn, &format!("fc_{i}"), "function_call", "");
+        }
+        assert!(pass(&mut idx, Some(2)).unwrap().more);
+        assert_eq!((matches(&idx, "word1"), matches(&idx, "word2")), (1, 0));
+        assert!(pass(&mut idx, Some(3)).unwrap().more);
+        assert_eq!(matches(&idx, "word4"), 1);
+        // Nothing was left: the next pass finds so.
+        assert!(!pass(&mut idx, Some(3)).unwrap().more);
+        // Deleting a message not yet indexed, and calls, which never are, drops nothing.
+        add(&conn, "msg_late", "message", "late words");
+        conn.execute(
+            "DELETE FROM items WHERE id = 'msg_late' OR kind = 'function_call'",
+            [],
+        )
+        .unwrap();
+        assert!(!pass(&mut idx, None).unwrap().more);
+        assert_eq!(matches(&idx, "late"), 0);
+        assert_eq!(
+            (0..5)
+                .map(|i| matches(&idx, &format!("word{i}")))
+                .sum::<i64>(),
+            5
+        );
+        intact(&idx);
+    }
+
+    #[test]
+    fn a_lost_foreign_or_stale_index_file_is_rebuilt_from_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store(dir.path(), None);
+        add(&conn, "msg_a", "message", "apple pie");
+        let path = path_for(&dir.path().join("convo.db"));
+        for damage in ["missing", "garbage", "ahead"] {
+            {
+                let mut idx = index(dir.path());
+                pass(&mut idx, None).unwrap();
+                assert_eq!(matches(&idx, "apple"), 1);
+                if damage == "ahead" {
+                    idx.execute("UPDATE progress SET indexed_through = 1000", [])
+                        .unwrap();
+                }
+            }
+            match damage {
+                "missing" => std::fs::remove_file(&path).unwrap(),
+                "garbage" => std::fs::write(&path, b"not a database, not at all").unwrap(),
+                _ => {}
+            }
+            let mut idx = index(dir.path());
+            assert_eq!(matches(&idx, "apple"), 0, "{damage}: starts empty");
+            assert!(!pass(&mut idx, None).unwrap().more);
+            assert_eq!(matches(&idx, "apple"), 1, "{damage}: rebuilt");
+            intact(&idx);
+        }
+    }
+
+    #[test]
+    fn paths_with_uri_characters_attach_the_right_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a?b#c%d e");
+        std::fs::create_dir(&odd).unwrap();
+        let conn = store(&odd, None);
+        add(&conn, "msg_a", "message", "odd place");
+        let mut idx = index(&odd);
+        pass(&mut idx, None).unwrap();
+        assert_eq!(matches(&idx, "odd"), 1);
+        assert!(path_for(&odd.join("convo.db")).exists());
+        // The store is attached read-only: the indexer can never write it.
+        let denied = idx.execute("DELETE FROM store.items", []).unwrap_err();
+        assert!(denied.to_string().contains("readonly"), "{denied}");
+    }
+}
