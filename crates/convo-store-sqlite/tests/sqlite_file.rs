@@ -149,6 +149,11 @@ fn fts_matches(path: &std::path::Path, word: &str) -> i64 {
         .unwrap()
 }
 
+async fn assert_finds_nothing(m: &ConversationManager, word: &str) {
+    let hits = m.search("alice", word, None, 10).await.unwrap();
+    assert!(hits.is_empty(), "{word}: {hits:?}");
+}
+
 /// The store at `path` and a manager for alice over it.
 async fn open_for_alice(path: &std::path::Path) -> (Arc<SqliteStore>, ConversationManager) {
     let store = Arc::new(
@@ -226,18 +231,8 @@ async fn deleting_waiting_and_indexed_messages_keeps_the_index_exact() {
         .unwrap();
     m.delete_conversation("alice", &indexed).await.unwrap();
     m.delete_conversation("alice", &waiting).await.unwrap();
-    assert!(
-        m.search("alice", "apple", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        m.search("alice", "banana", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_finds_nothing(&m, "apple").await;
+    assert_finds_nothing(&m, "banana").await;
     // Row ids are reused after deletes: a new message must be indexed, not skipped.
     let again = m.generate_new_conversation_id();
     m.add_message("alice", &again, Role::User, "cherry tart", None)
@@ -258,5 +253,38 @@ async fn deleting_waiting_and_indexed_messages_keeps_the_index_exact() {
         fts_matches(&path, "apple") + fts_matches(&path, "banana"),
         0
     );
+    fts_intact(&path);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_search_index() {
+    // Two stores on one file stand in for two processes (a server and a CLI command):
+    // each has its own writer, indexer and readers.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let (a, ma) = open_for_alice(&path).await;
+    let (b, mb) = open_for_alice(&path).await;
+    let id = ma.conversation_id();
+    ma.add_message("alice", &id, Role::User, "written by one", None)
+        .await
+        .unwrap();
+    let hits = mb.search("alice", "written", None, 10).await.unwrap();
+    assert_eq!(
+        hits.len(),
+        1,
+        "the other's search indexes what the first wrote"
+    );
+    mb.add_message("alice", &id, Role::User, "written by two", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ma.search("alice", "written", None, 10).await.unwrap().len(),
+        2
+    );
+    ma.delete_conversation("alice", &id).await.unwrap();
+    assert_finds_nothing(&mb, "written").await;
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    assert_eq!(fts_matches(&path, "written"), 0);
     fts_intact(&path);
 }

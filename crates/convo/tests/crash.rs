@@ -108,6 +108,30 @@ async fn verify(addr: &str, convs: &[String], acked: &Acked) -> usize {
                 seqs.windows(2).all(|p| p[0] < p[1]),
                 "writer {w}'s items are out of order: {seqs:?}"
             );
+            // Search sees every acknowledged message, whatever the kill left of the
+            // search index file: the writer's newest is the likeliest to be missing.
+            if let Some((id, text)) = mine.last() {
+                let a = request(
+                    addr,
+                    "GET",
+                    &format!("/v1/convo/search?q={text}"),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap();
+                assert_eq!(a.status, 200, "{}", a.text);
+                let found = a.body["data"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|h| h["item_id"] == id.as_str());
+                assert!(
+                    found,
+                    "search for {text} misses acknowledged {id}: {}",
+                    a.text
+                );
+            }
         }
     }
     checked
