@@ -186,7 +186,6 @@ impl SqliteStore {
         if options.preallocate_wal {
             preallocate_wal(&conn);
         }
-        let indexer = search_file::Indexer::start(search_file::open(path, options.busy_timeout)?);
         let index_path = search_file::path_for(path);
         let index_path = index_path.to_str().ok_or_else(|| {
             Error::storage(std::io::Error::other(format!(
@@ -194,6 +193,7 @@ impl SqliteStore {
                 path.display()
             )))
         })?;
+        let indexer = search_file::Indexer::start(search_file::open(path, options.busy_timeout)?);
         let mut readers = Vec::with_capacity(options.readers.max(1));
         for _ in 0..options.readers.max(1) {
             let r = Connection::open_with_flags(
