@@ -26,12 +26,12 @@
 //! snippets are cut from the store's text ([`convo_core::relevance::snippet`]).
 
 use convo_core::{Error, Result};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::sql_err;
@@ -66,18 +66,39 @@ pub const BATCH: i64 = 4096;
 /// How often the indexer looks for new messages when nobody asks.
 const EVERY: Duration = Duration::from_millis(100);
 
-/// Messages per pass while nobody waits for the index, and the pause after each pass
-/// that left more: the indexer then takes a vCPU in bursts of ~1 ms instead of whole
-/// scheduler slices, which the writer and request threads would wait out.
-const PACED_BATCH: i64 = 256;
-const PAUSE: Duration = Duration::from_micros(500);
+/// Messages indexed between two calls of a pass's `pace`. While nobody waits for the
+/// index, the indexer rests as long as each chunk took, so it takes at most half a
+/// vCPU from the writer and request threads and still indexes ~100k messages a second.
+/// (A pass's COMMIT, where FTS5 writes the segment and merges, is one burst of up to
+/// ~15 ms for 4,096 messages.)
+const CHUNK: usize = 48;
 
-/// Opens the index file for the indexer, with the store attached read-only as
-/// `store`; creates, upgrades or rebuilds the index file as needed.
-pub fn open(db: &Path, busy_timeout: Duration) -> Result<Connection> {
+/// The indexer's two connections: the index file, and the store read-only. They are
+/// never in one transaction: a write transaction of a connection with the store
+/// attached holds a snapshot of the store for as long as it runs, and SQLite cannot
+/// start the store's log over while a reader holds one. With passes back to back the
+/// log grew past its preallocated length (to 66 MB in 16,000 appends), each commit
+/// extending the file again, and under steady load it might never start over.
+pub struct Files {
+    /// The index file.
+    pub index: Connection,
+    /// The store, read-only, read in short transactions.
+    pub store: Connection,
+}
+
+/// Opens the index file beside the store at `db` and a read-only connection to the
+/// store; creates, upgrades or rebuilds the index file as needed.
+pub fn open(db: &Path, busy_timeout: Duration) -> Result<Files> {
+    let store = Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    store.busy_timeout(busy_timeout).map_err(sql_err)?;
+    store.set_prepared_statement_cache_capacity(16);
     let path = path_for(db);
-    match open_checked(db, &path, busy_timeout) {
-        Ok(conn) => Ok(conn),
+    let index = match open_checked(&store, &path, busy_timeout) {
+        Ok(conn) => conn,
         Err(e) => {
             // Derived data: start over from the store rather than refuse to open it.
             tracing::warn!(path = %path.display(), error = %e, "rebuilding the search index file");
@@ -90,12 +111,13 @@ pub fn open(db: &Path, busy_timeout: Duration) -> Result<Connection> {
                     Err(e) => return Err(Error::storage(e)),
                 }
             }
-            open_checked(db, &path, busy_timeout)
+            open_checked(&store, &path, busy_timeout)?
         }
-    }
+    };
+    Ok(Files { index, store })
 }
 
-fn open_checked(db: &Path, path: &Path, busy_timeout: Duration) -> Result<Connection> {
+fn open_checked(store: &Connection, path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let mut conn = Connection::open(path).map_err(sql_err)?;
     conn.busy_timeout(busy_timeout).map_err(sql_err)?;
     let mode: String = conn
@@ -110,24 +132,25 @@ fn open_checked(db: &Path, path: &Path, busy_timeout: Duration) -> Result<Connec
     // The index is rebuilt from the store after a power loss at worst: no fsync per pass.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
         .map_err(sql_err)?;
-    conn.execute("ATTACH DATABASE ?1 AS store", [read_only_uri(db)])
-        .map_err(sql_err)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
     let version: i64 = tx
-        .query_row("PRAGMA main.user_version", [], |r| r.get(0))
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(sql_err)?;
+    // Read once: the store's deletion log only grows, so a reset to this point skips
+    // nothing logged later.
+    let (newest_item, newest_log) = {
+        let r = store.unchecked_transaction().map_err(sql_err)?;
+        (newest_pk(&r)?, newest_unindex(&r)?)
+    };
     match version {
         0 => {
             tx.execute_batch(SCHEMA).map_err(sql_err)?;
             // Deletions logged before now concern nothing this file holds.
-            tx.execute(
-                "UPDATE progress SET unindexed_through = ?1",
-                [newest_unindex(&tx)?],
-            )
-            .map_err(sql_err)?;
-            tx.pragma_update(Some("main"), "user_version", VERSION)
+            tx.execute("UPDATE progress SET unindexed_through = ?1", [newest_log])
+                .map_err(sql_err)?;
+            tx.pragma_update(None, "user_version", VERSION)
                 .map_err(sql_err)?;
             tracing::info!(path = %path.display(), "created the search index file");
         }
@@ -135,21 +158,13 @@ fn open_checked(db: &Path, path: &Path, busy_timeout: Duration) -> Result<Connec
             let (indexed, unindexed) = progress(&tx)?;
             // A store restored from an older copy beside a newer index: the index
             // could hold entries for pks the store will reuse.
-            let newest_item: i64 = tx
-                .query_row("SELECT coalesce(max(pk), 0) FROM store.items", [], |r| {
-                    r.get(0)
-                })
-                .map_err(sql_err)?;
-            if indexed > newest_item || unindexed > newest_unindex(&tx)? {
+            if indexed > newest_item || unindexed > newest_log {
                 tracing::warn!(path = %path.display(), "the search index is ahead of the store; rebuilding it");
-                tx.execute_batch(
-                    "INSERT INTO items_fts(items_fts) VALUES ('delete-all'); \
-                     UPDATE progress SET indexed_through = 0;",
-                )
-                .map_err(sql_err)?;
+                tx.execute_batch("INSERT INTO items_fts(items_fts) VALUES ('delete-all')")
+                    .map_err(sql_err)?;
                 tx.execute(
-                    "UPDATE progress SET unindexed_through = ?1",
-                    [newest_unindex(&tx)?],
+                    "UPDATE progress SET indexed_through = 0, unindexed_through = ?1",
+                    [newest_log],
                 )
                 .map_err(sql_err)?;
             }
@@ -166,26 +181,20 @@ fn open_checked(db: &Path, path: &Path, busy_timeout: Duration) -> Result<Connec
     Ok(conn)
 }
 
-/// `db` as a read-only URI: the indexer never writes the store, and a BEGIN IMMEDIATE
-/// on the index file then takes no write lock on the store.
-fn read_only_uri(db: &Path) -> String {
-    let mut uri = String::from("file:");
-    for c in db.to_string_lossy().chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3f"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?mode=ro");
-    uri
+/// The newest item's pk in the store.
+fn newest_pk(store: &Connection) -> Result<i64> {
+    store
+        .prepare_cached("SELECT coalesce(max(pk), 0) FROM items")
+        .map_err(sql_err)?
+        .query_row([], |r| r.get(0))
+        .map_err(sql_err)
 }
 
 /// The last sequence number the store's deletion log handed out (AUTOINCREMENT keeps
 /// it even when the log is empty).
-fn newest_unindex(conn: &Connection) -> Result<i64> {
-    conn.prepare_cached("SELECT seq FROM store.sqlite_sequence WHERE name = 'search_unindex'")
+fn newest_unindex(store: &Connection) -> Result<i64> {
+    store
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'search_unindex'")
         .map_err(sql_err)?
         .query_row([], |r| r.get(0))
         .optional()
@@ -193,8 +202,9 @@ fn newest_unindex(conn: &Connection) -> Result<i64> {
         .map_err(sql_err)
 }
 
-fn progress(conn: &Connection) -> Result<(i64, i64)> {
-    conn.prepare_cached("SELECT indexed_through, unindexed_through FROM progress")
+fn progress(index: &Connection) -> Result<(i64, i64)> {
+    index
+        .prepare_cached("SELECT indexed_through, unindexed_through FROM progress")
         .map_err(sql_err)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(sql_err)
@@ -210,69 +220,80 @@ pub struct Pass {
 }
 
 /// One pass in a transaction of the index file: replays the store's deletion log, then
-/// indexes up to `limit` messages above the mark (all with `None`).
-pub fn pass(conn: &mut Connection, limit: Option<i64>) -> Result<Pass> {
-    let tx = conn
+/// indexes up to `limit` messages above the mark (all with `None`), calling `pace`
+/// with the time each chunk of [`CHUNK`] messages took. What it needs from the store
+/// is read first, in one short read transaction.
+pub fn pass(files: &mut Files, limit: Option<i64>, pace: &dyn Fn(Duration)) -> Result<Pass> {
+    let tx = files
+        .index
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_err)?;
     let (mut mark, mut unindexed) = progress(&tx)?;
     let (mark_before, unindexed_before) = (mark, unindexed);
-    let log: Vec<(i64, i64, bool, i64)> = tx
-        .prepare_cached(
-            "SELECT seq, pk, message, newest FROM store.search_unindex WHERE seq > ?1 \
-             ORDER BY seq",
-        )
-        .map_err(sql_err)?
-        .query_map([unindexed], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .map_err(sql_err)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(sql_err)?;
-    let mut drop_entry = tx
-        .prepare_cached("DELETE FROM items_fts WHERE rowid = ?1")
-        .map_err(sql_err)?;
-    for (seq, pk, message, newest) in log {
-        if message && pk <= mark {
-            drop_entry.execute([pk]).map_err(sql_err)?;
-        }
-        mark = mark.min(newest);
-        unindexed = seq;
-    }
-    drop(drop_entry);
-    // The `limit`-th message above the mark ends a bounded pass; with fewer, the pass
-    // covers every row, and the mark moves to the newest one.
-    let last_of_batch: Option<i64> = match limit {
-        Some(n) => tx
+    let (log, rows, upto, full) = {
+        let r = files.store.unchecked_transaction().map_err(sql_err)?;
+        let log: Vec<(i64, i64, bool, i64)> = r
             .prepare_cached(
-                "SELECT pk FROM store.items WHERE pk > ?1 AND kind = 'message' \
-                 ORDER BY pk LIMIT 1 OFFSET ?2",
+                "SELECT seq, pk, message, newest FROM search_unindex WHERE seq > ?1 \
+                 ORDER BY seq",
             )
             .map_err(sql_err)?
-            .query_row(params![mark, n.max(1) - 1], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?,
-        None => None,
-    };
-    let upto = match last_of_batch {
-        Some(pk) => pk,
-        None => tx
-            .prepare_cached("SELECT coalesce(max(pk), 0) FROM store.items")
+            .query_map([unindexed], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .map_err(sql_err)?
-            .query_row([], |r| r.get(0))
-            .map_err(sql_err)?,
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        // Replaying the log only lowers the mark.
+        let from = log.iter().fold(mark, |m, e| m.min(e.3));
+        let rows: Vec<(i64, String, Option<String>)> = r
+            .prepare_cached(
+                "SELECT pk, text, search_tag FROM items WHERE pk > ?1 AND kind = 'message' \
+                 ORDER BY pk LIMIT ?2",
+            )
+            .map_err(sql_err)?
+            .query_map(params![from, limit.unwrap_or(-1)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        // A full batch ends at its last message; a short one covers every row, and the
+        // mark moves to the newest.
+        let full = limit.is_some_and(|n| rows.len() as i64 >= n);
+        let upto = match rows.last() {
+            Some(last) if full => last.0,
+            _ => newest_pk(&r)?,
+        };
+        (log, rows, upto, full)
     };
-    if upto > mark {
-        tx.prepare_cached(
-            "INSERT INTO items_fts(rowid, text, search_tag) \
-             SELECT pk, text, search_tag FROM store.items \
-             WHERE pk > ?1 AND pk <= ?2 AND kind = 'message' ORDER BY pk",
-        )
-        .map_err(sql_err)?
-        .execute([mark, upto])
-        .map_err(sql_err)?;
-        mark = upto;
+    {
+        let mut drop_entry = tx
+            .prepare_cached("DELETE FROM items_fts WHERE rowid = ?1")
+            .map_err(sql_err)?;
+        for (seq, pk, message, newest) in log {
+            if message && pk <= mark {
+                drop_entry.execute([pk]).map_err(sql_err)?;
+            }
+            mark = mark.min(newest);
+            unindexed = seq;
+        }
+        // In chunks, with `pace` after each: FTS5 keeps a transaction's postings in
+        // memory and writes one segment at COMMIT, so chunks cost no more merging.
+        let mut add = tx
+            .prepare_cached("INSERT INTO items_fts(rowid, text, search_tag) VALUES (?1, ?2, ?3)")
+            .map_err(sql_err)?;
+        for chunk in rows.chunks(CHUNK) {
+            let started = Instant::now();
+            for (pk, text, tag) in chunk {
+                add.execute(params![pk, text, tag]).map_err(sql_err)?;
+            }
+            if chunk.len() == CHUNK {
+                pace(started.elapsed());
+            }
+        }
     }
+    mark = mark.max(upto);
     if (mark, unindexed) != (mark_before, unindexed_before) {
         tx.prepare_cached("UPDATE progress SET indexed_through = ?1, unindexed_through = ?2")
             .map_err(sql_err)?
@@ -281,7 +302,7 @@ pub fn pass(conn: &mut Connection, limit: Option<i64>) -> Result<Pass> {
         tx.commit().map_err(sql_err)?;
     }
     Ok(Pass {
-        more: last_of_batch.is_some(),
+        more: full,
         unindexed_through: unindexed,
     })
 }
@@ -308,22 +329,26 @@ pub struct Indexer {
     tx: mpsc::Sender<Msg>,
     thread: Mutex<Option<JoinHandle<()>>>,
     replayed: Arc<AtomicI64>,
+    /// Set while someone waits for the index: the indexer stops resting.
+    hurry: Arc<AtomicBool>,
 }
 
 impl Indexer {
-    /// Starts the indexer thread over `conn` (from [`open`]).
-    pub fn start(conn: Connection) -> Indexer {
+    /// Starts the indexer thread over `files` (from [`open`]).
+    pub fn start(files: Files) -> Indexer {
         let (tx, rx) = mpsc::channel();
         let replayed = Arc::new(AtomicI64::new(0));
-        let shared = replayed.clone();
+        let hurry = Arc::new(AtomicBool::new(false));
+        let (shared, hurried) = (replayed.clone(), hurry.clone());
         let thread = std::thread::Builder::new()
             .name("convo-sqlite-indexer".into())
-            .spawn(move || run(conn, rx, &shared))
+            .spawn(move || run(files, rx, &shared, &hurried))
             .expect("spawn the indexer thread");
         Indexer {
             tx,
             thread: Mutex::new(Some(thread)),
             replayed,
+            hurry,
         }
     }
 
@@ -336,6 +361,7 @@ impl Indexer {
     /// Waits until every message committed before the call is indexed.
     pub async fn catch_up(&self) -> Result<()> {
         let (reply, rx) = oneshot::channel();
+        self.hurry.store(true, Ordering::Release);
         self.tx
             .send(Msg::CatchUp(reply))
             .map_err(|_| Error::Closed)?;
@@ -345,6 +371,7 @@ impl Indexer {
     /// Indexes what waits, then stops the thread.
     pub async fn close(&self) {
         let (done, rx) = oneshot::channel();
+        self.hurry.store(true, Ordering::Release);
         if self.tx.send(Msg::Close(done)).is_ok() {
             let _ = rx.await;
         }
@@ -364,20 +391,20 @@ impl Drop for Indexer {
 
 /// The indexer thread: passes while messages wait, a look every [`EVERY`] otherwise,
 /// and at once when a search asks.
-fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
+fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &AtomicBool) {
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut more = true;
     // Entries an earlier process replayed may be cleared before this one's first pass.
-    if let Ok((_, unindexed)) = progress(&conn) {
+    if let Ok((_, unindexed)) = progress(&files.index) {
         replayed.store(unindexed, Ordering::Release);
     }
     loop {
-        let first = if more && !waiting.is_empty() {
+        let first = if more {
             rx.try_recv()
                 .map_err(|e| e == mpsc::TryRecvError::Disconnected)
         } else {
-            rx.recv_timeout(if more { PAUSE } else { EVERY })
+            rx.recv_timeout(EVERY)
                 .map_err(|e| e == mpsc::RecvTimeoutError::Disconnected)
         };
         let mut gone = false;
@@ -389,7 +416,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
         };
         for msg in std::iter::once(first).chain(std::iter::from_fn(next)) {
             match msg {
-                Ok(Msg::CatchUp(reply)) => waiting.push(reply),
+                Ok(Msg::CatchUp(reply)) => {
+                    hurry.store(true, Ordering::Release);
+                    waiting.push(reply);
+                }
                 Ok(Msg::Close(done)) => closing = Some(done),
                 Err(disconnected) => {
                     gone |= disconnected;
@@ -397,12 +427,19 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
                 }
             }
         }
-        let urgent = !waiting.is_empty() || closing.is_some() || gone;
+        if gone {
+            hurry.store(true, Ordering::Release);
+        }
+        let rest = |took: Duration| {
+            if !hurry.load(Ordering::Acquire) {
+                std::thread::sleep(took);
+            }
+        };
         // Requests that arrived before this pass began are answered after a pass
         // that found nothing more to do.
-        let outcome = match pending(&conn) {
+        let outcome = match pending(&files) {
             Ok(false) => Ok(None),
-            Ok(true) => pass(&mut conn, Some(if urgent { BATCH } else { PACED_BATCH })).map(Some),
+            Ok(true) => pass(&mut files, Some(BATCH), &rest).map(Some),
             Err(e) => Err(e),
         };
         match outcome {
@@ -412,6 +449,9 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
                 }
                 more = p.is_some_and(|p| p.more);
                 if !more {
+                    if closing.is_none() && !gone {
+                        hurry.store(false, Ordering::Release);
+                    }
                     for w in waiting.drain(..) {
                         let _ = w.send(Ok(()));
                     }
@@ -429,7 +469,7 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
             break;
         }
     }
-    drop(conn);
+    drop(files);
     if let Some(done) = closing {
         let _ = done.send(());
     }
@@ -437,14 +477,10 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64) {
 
 /// Whether the store holds messages or deletions the index has not seen (read without
 /// taking the index file's write lock: the idle indexer looks often).
-fn pending(conn: &Connection) -> Result<bool> {
-    let (mark, unindexed) = progress(conn)?;
-    let newest: i64 = conn
-        .prepare_cached("SELECT coalesce(max(pk), 0) FROM store.items")
-        .map_err(sql_err)?
-        .query_row([], |r| r.get(0))
-        .map_err(sql_err)?;
-    Ok(newest > mark || newest_unindex(conn)? > unindexed)
+fn pending(files: &Files) -> Result<bool> {
+    let (mark, unindexed) = progress(&files.index)?;
+    let r = files.store.unchecked_transaction().map_err(sql_err)?;
+    Ok(newest_pk(&r)? > mark || newest_unindex(&r)? > unindexed)
 }
 
 #[cfg(test)]
@@ -466,7 +502,7 @@ mod tests {
         conn
     }
 
-    fn index(dir: &Path) -> Connection {
+    fn index(dir: &Path) -> Files {
         open(&dir.join("convo.db"), Duration::from_secs(5)).unwrap()
     }
 
@@ -513,20 +549,30 @@ mod tests {
             assert_eq!(gone, 0, "version {version}: the old index left the store");
             add(&conn, "msg_new", "message", "new words");
             let mut idx = index(dir.path());
-            assert_eq!(matches(&idx, "old"), 0, "nothing indexed before a pass");
             assert_eq!(
-                pass(&mut idx, None).unwrap(),
+                matches(&idx.index, "old"),
+                0,
+                "nothing indexed before a pass"
+            );
+            assert_eq!(
+                pass(&mut idx, None, &|_| {}).unwrap(),
                 Pass {
                     more: false,
                     unindexed_through: 0
                 }
             );
-            assert_eq!((matches(&idx, "old"), matches(&idx, "new")), (1, 1));
+            assert_eq!(
+                (matches(&idx.index, "old"), matches(&idx.index, "new")),
+                (1, 1)
+            );
             conn.execute("DELETE FROM items WHERE id = 'msg_old'", [])
                 .unwrap();
-            assert!(!pass(&mut idx, None).unwrap().more);
-            assert_eq!((matches(&idx, "old"), matches(&idx, "new")), (0, 1));
-            intact(&idx);
+            assert!(!pass(&mut idx, None, &|_| {}).unwrap().more);
+            assert_eq!(
+                (matches(&idx.index, "old"), matches(&idx.index, "new")),
+                (0, 1)
+            );
+            intact(&idx.index);
         }
     }
 
@@ -540,7 +586,7 @@ mod tests {
             let mut idx = index(dir.path());
             add(&conn, "msg_kept", "message", "kept words");
             add(&conn, "item_newest", newest, "newest words");
-            pass(&mut idx, None).unwrap();
+            pass(&mut idx, None, &|_| {}).unwrap();
             let pk = pk_of(&conn, "item_newest");
             conn.execute("DELETE FROM items WHERE id = 'item_newest'", [])
                 .unwrap();
@@ -550,19 +596,19 @@ mod tests {
                 pk,
                 "SQLite reused the pk ({newest})"
             );
-            let done = pass(&mut idx, None).unwrap();
+            let done = pass(&mut idx, None, &|_| {}).unwrap();
             assert_eq!(done.unindexed_through, 1, "{newest}");
-            assert_eq!(matches(&idx, "fresh"), 1, "{newest}");
-            assert_eq!(matches(&idx, "newest"), 0, "{newest}");
-            assert_eq!(matches(&idx, "kept"), 1, "{newest}");
-            intact(&idx);
+            assert_eq!(matches(&idx.index, "fresh"), 1, "{newest}");
+            assert_eq!(matches(&idx.index, "newest"), 0, "{newest}");
+            assert_eq!(matches(&idx.index, "kept"), 1, "{newest}");
+            intact(&idx.index);
             // The writer clears what was replayed; the next pass finds nothing new.
             clear_unindex_log(&conn, done.unindexed_through).unwrap();
             let left: i64 = conn
                 .query_row("SELECT count(*) FROM search_unindex", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(left, 0);
-            assert_eq!(pass(&mut idx, None).unwrap(), done);
+            assert_eq!(pass(&mut idx, None, &|_| {}).unwrap(), done);
         }
     }
 
@@ -575,12 +621,15 @@ mod tests {
             add(&conn, &format!("msg_{i}"), "message", &format!("word{i}"));
             add(&conn, &format!("fc_{i}"), "function_call", "");
         }
-        assert!(pass(&mut idx, Some(2)).unwrap().more);
-        assert_eq!((matches(&idx, "word1"), matches(&idx, "word2")), (1, 0));
-        assert!(pass(&mut idx, Some(3)).unwrap().more);
-        assert_eq!(matches(&idx, "word4"), 1);
+        assert!(pass(&mut idx, Some(2), &|_| {}).unwrap().more);
+        assert_eq!(
+            (matches(&idx.index, "word1"), matches(&idx.index, "word2")),
+            (1, 0)
+        );
+        assert!(pass(&mut idx, Some(3), &|_| {}).unwrap().more);
+        assert_eq!(matches(&idx.index, "word4"), 1);
         // Nothing was left: the next pass finds so.
-        assert!(!pass(&mut idx, Some(3)).unwrap().more);
+        assert!(!pass(&mut idx, Some(3), &|_| {}).unwrap().more);
         // Deleting a message not yet indexed, and calls, which never are, drops nothing.
         add(&conn, "msg_late", "message", "late words");
         conn.execute(
@@ -588,15 +637,15 @@ mod tests {
             [],
         )
         .unwrap();
-        assert!(!pass(&mut idx, None).unwrap().more);
-        assert_eq!(matches(&idx, "late"), 0);
+        assert!(!pass(&mut idx, None, &|_| {}).unwrap().more);
+        assert_eq!(matches(&idx.index, "late"), 0);
         assert_eq!(
             (0..5)
-                .map(|i| matches(&idx, &format!("word{i}")))
+                .map(|i| matches(&idx.index, &format!("word{i}")))
                 .sum::<i64>(),
             5
         );
-        intact(&idx);
+        intact(&idx.index);
     }
 
     #[test]
@@ -608,10 +657,11 @@ mod tests {
         for damage in ["missing", "garbage", "ahead"] {
             {
                 let mut idx = index(dir.path());
-                pass(&mut idx, None).unwrap();
-                assert_eq!(matches(&idx, "apple"), 1);
+                pass(&mut idx, None, &|_| {}).unwrap();
+                assert_eq!(matches(&idx.index, "apple"), 1);
                 if damage == "ahead" {
-                    idx.execute("UPDATE progress SET indexed_through = 1000", [])
+                    idx.index
+                        .execute("UPDATE progress SET indexed_through = 1000", [])
                         .unwrap();
                 }
             }
@@ -621,26 +671,26 @@ mod tests {
                 _ => {}
             }
             let mut idx = index(dir.path());
-            assert_eq!(matches(&idx, "apple"), 0, "{damage}: starts empty");
-            assert!(!pass(&mut idx, None).unwrap().more);
-            assert_eq!(matches(&idx, "apple"), 1, "{damage}: rebuilt");
-            intact(&idx);
+            assert_eq!(matches(&idx.index, "apple"), 0, "{damage}: starts empty");
+            assert!(!pass(&mut idx, None, &|_| {}).unwrap().more);
+            assert_eq!(matches(&idx.index, "apple"), 1, "{damage}: rebuilt");
+            intact(&idx.index);
         }
     }
 
     #[test]
-    fn paths_with_uri_characters_attach_the_right_file() {
+    fn paths_with_odd_characters_open_the_right_files() {
         let dir = tempfile::tempdir().unwrap();
         let odd = dir.path().join("a?b#c%d e");
         std::fs::create_dir(&odd).unwrap();
         let conn = store(&odd, None);
         add(&conn, "msg_a", "message", "odd place");
         let mut idx = index(&odd);
-        pass(&mut idx, None).unwrap();
-        assert_eq!(matches(&idx, "odd"), 1);
+        pass(&mut idx, None, &|_| {}).unwrap();
+        assert_eq!(matches(&idx.index, "odd"), 1);
         assert!(path_for(&odd.join("convo.db")).exists());
-        // The store is attached read-only: the indexer can never write it.
-        let denied = idx.execute("DELETE FROM store.items", []).unwrap_err();
+        // The store is opened read-only: the indexer can never write it.
+        let denied = idx.store.execute("DELETE FROM items", []).unwrap_err();
         assert!(denied.to_string().contains("readonly"), "{denied}");
     }
 }
