@@ -63,6 +63,9 @@ INSERT INTO progress (one, indexed_through, unindexed_through) VALUES (1, 0, 0);
 /// for the indexer sees progress and a crash loses little work.
 pub const BATCH: i64 = 4096;
 
+/// Most text one pass holds in memory (a batch of long messages ends early).
+const MAX_PASS_BYTES: usize = 16 << 20;
+
 /// How often the indexer looks for new messages when nobody asks.
 const EVERY: Duration = Duration::from_millis(100);
 
@@ -246,21 +249,33 @@ pub fn pass(files: &mut Files, limit: Option<i64>, pace: &dyn Fn(Duration)) -> R
             .map_err(sql_err)?;
         // Replaying the log only lowers the mark.
         let from = log.iter().fold(mark, |m, e| m.min(e.3));
-        let rows: Vec<(i64, String, Option<String>)> = r
+        let mut rows: Vec<(i64, String, Option<String>)> = Vec::new();
+        let mut bytes = 0;
+        let mut full = false;
+        let mut select = r
             .prepare_cached(
                 "SELECT pk, text, search_tag FROM items WHERE pk > ?1 AND kind = 'message' \
-                 ORDER BY pk LIMIT ?2",
+                 ORDER BY pk",
             )
-            .map_err(sql_err)?
-            .query_map(params![from, limit.unwrap_or(-1)], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(sql_err)?
-            .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
+        let mut found = select.query([from]).map_err(sql_err)?;
+        while let Some(row) = found.next().map_err(sql_err)? {
+            if limit.is_some_and(|n| rows.len() as i64 >= n) || bytes >= MAX_PASS_BYTES {
+                full = true;
+                break;
+            }
+            let text: String = row.get(1).map_err(sql_err)?;
+            bytes += text.len();
+            rows.push((
+                row.get(0).map_err(sql_err)?,
+                text,
+                row.get(2).map_err(sql_err)?,
+            ));
+        }
+        drop(found);
+        drop(select);
         // A full batch ends at its last message; a short one covers every row, and the
         // mark moves to the newest.
-        let full = limit.is_some_and(|n| rows.len() as i64 >= n);
         let upto = match rows.last() {
             Some(last) if full => last.0,
             _ => newest_pk(&r)?,
@@ -626,10 +641,18 @@ mod tests {
             (matches(&idx.index, "word1"), matches(&idx.index, "word2")),
             (1, 0)
         );
-        assert!(pass(&mut idx, Some(3), &|_| {}).unwrap().more);
-        assert_eq!(matches(&idx.index, "word4"), 1);
-        // Nothing was left: the next pass finds so.
+        // The last three fill the next pass exactly, and it knows nothing is left.
         assert!(!pass(&mut idx, Some(3), &|_| {}).unwrap().more);
+        assert_eq!(matches(&idx.index, "word4"), 1);
+        let mark: i64 = idx
+            .index
+            .query_row("SELECT indexed_through FROM progress", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            mark,
+            pk_of(&conn, "fc_4"),
+            "the mark covers the calls after them"
+        );
         // Deleting a message not yet indexed, and calls, which never are, drops nothing.
         add(&conn, "msg_late", "message", "late words");
         conn.execute(
@@ -646,6 +669,28 @@ mod tests {
             5
         );
         intact(&idx.index);
+    }
+
+    #[test]
+    fn a_pass_holds_a_bounded_amount_of_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = store(dir.path(), None);
+        let mut idx = index(dir.path());
+        let long = "x".repeat(MAX_PASS_BYTES * 9 / 16);
+        for i in 0..3 {
+            add(
+                &conn,
+                &format!("msg_{i}"),
+                "message",
+                &format!("tail{i} {long}"),
+            );
+        }
+        // Two fit in one pass (the second crosses the bound); the third waits.
+        assert!(pass(&mut idx, None, &|_| {}).unwrap().more);
+        assert_eq!(matches(&idx.index, "tail1"), 1);
+        assert_eq!(matches(&idx.index, "tail2"), 0);
+        assert!(!pass(&mut idx, None, &|_| {}).unwrap().more);
+        assert_eq!(matches(&idx.index, "tail2"), 1);
     }
 
     #[test]
