@@ -109,6 +109,30 @@ fn configure(conn: &Connection, options: &SqliteOptions) -> Result<()> {
     Ok(())
 }
 
+/// Opens (creating if needed) the database at `path` for writing, in WAL mode.
+pub(crate) fn open_wal(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(busy_timeout).map_err(sql_err)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::storage(std::io::Error::other(format!(
+            "could not switch {} to WAL mode (got {mode})",
+            path.display()
+        ))));
+    }
+    Ok(conn)
+}
+
+/// Waits, off the async workers, for a store thread that was told to stop.
+pub(crate) async fn join_thread(thread: &std::sync::Mutex<Option<std::thread::JoinHandle<()>>>) {
+    let handle = thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(h) = handle {
+        let _ = tokio::task::spawn_blocking(move || h.join()).await;
+    }
+}
+
 /// The writer's upkeep: clear the entries of the store's deletion log that the search
 /// index has replayed.
 fn clear_replayed_log(indexer: &search_file::Indexer) -> writer::Upkeep {
@@ -169,17 +193,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(Error::storage)?;
         }
-        let mut conn = Connection::open(path).map_err(sql_err)?;
-        conn.busy_timeout(options.busy_timeout).map_err(sql_err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(sql_err)?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::storage(std::io::Error::other(format!(
-                "could not switch {} to WAL mode (got {mode})",
-                path.display()
-            ))));
-        }
+        let mut conn = open_wal(path, options.busy_timeout)?;
         configure(&conn, &options)?;
         schema::migrate(&mut conn)?;
         wal_file::set_checkpoint_threshold(&conn).map_err(sql_err)?;

@@ -121,17 +121,7 @@ pub fn open(db: &Path, busy_timeout: Duration) -> Result<Files> {
 }
 
 fn open_checked(store: &Connection, path: &Path, busy_timeout: Duration) -> Result<Connection> {
-    let mut conn = Connection::open(path).map_err(sql_err)?;
-    conn.busy_timeout(busy_timeout).map_err(sql_err)?;
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(sql_err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(Error::storage(std::io::Error::other(format!(
-            "could not switch {} to WAL mode (got {mode})",
-            path.display()
-        ))));
-    }
+    let mut conn = crate::open_wal(path, busy_timeout)?;
     // The index is rebuilt from the store after a power loss at worst: no fsync per pass.
     conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")
         .map_err(sql_err)?;
@@ -390,10 +380,7 @@ impl Indexer {
         if self.tx.send(Msg::Close(done)).is_ok() {
             let _ = rx.await;
         }
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        crate::join_thread(&self.thread).await;
     }
 }
 

@@ -386,10 +386,7 @@ impl Writer {
         if self.tx.send(Msg::Close(done)).is_ok() {
             let _ = rx.await;
         }
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        crate::join_thread(&self.thread).await;
     }
 }
 
