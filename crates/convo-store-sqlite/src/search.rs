@@ -28,6 +28,27 @@ fn phrase(word: &str) -> String {
 /// query alone).
 pub const MAX_RANKED: i64 = 10_000;
 
+/// Pks whose index entries may still hold the words of a deleted message: deletions
+/// of messages the store logged and the index has not replayed. SQLite may have given
+/// such a pk to a new row since, which the old words must not find (a search's
+/// catch-up replays every deletion made before it, not those made while it reads).
+///
+/// Must be the snapshot's first statement: SQLite starts the read transactions of one
+/// statement in the order of the databases, `main` first, so the store's snapshot is
+/// no newer than the index's. The log is cleared only after the index file commits
+/// its replay, so no deletion the index still lacks is missing from the store's log.
+fn stale_pks(conn: &Connection) -> Result<std::collections::HashSet<i64>> {
+    conn.prepare_cached(
+        "SELECT u.pk FROM main.search_unindex u \
+         WHERE u.message = 1 AND u.seq > (SELECT unindexed_through FROM search.progress)",
+    )
+    .map_err(sql_err)?
+    .query_map([], |r| r.get(0))
+    .map_err(sql_err)?
+    .collect::<rusqlite::Result<_>>()
+    .map_err(sql_err)
+}
+
 /// Ranked hits: the user's messages holding every word, found through the index
 /// (newest first) and ranked by BM25 over the user's own messages
 /// ([`convo_core::relevance`]), then snippets for the best `limit` only.
@@ -44,7 +65,8 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
     // and cutting their snippets would otherwise leave a hit with no row.
     let snapshot = conn.unchecked_transaction().map_err(sql_err)?;
     let conn: &Connection = &snapshot;
-    let matches: Vec<(i64, String)> = conn
+    let stale = stale_pks(conn)?;
+    let mut matches: Vec<(i64, String)> = conn
         .prepare_cached(
             "SELECT i.pk, i.text \
              FROM search.items_fts f JOIN items i ON i.pk = f.rowid \
@@ -62,6 +84,9 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
         .map_err(sql_err)?
         .collect::<rusqlite::Result<_>>()
         .map_err(sql_err)?;
+    if !stale.is_empty() {
+        matches.retain(|(pk, _)| !stale.contains(pk));
+    }
     if matches.is_empty() {
         return Ok(Vec::new());
     }
@@ -112,6 +137,83 @@ pub fn search(conn: &Connection, user: &UserId, q: &SearchQuery) -> Result<Vec<S
 
 #[cfg(test)]
 mod tests {
+    use crate::schema::tests::{add, add_conversation};
+    use crate::search_file;
+    use convo_core::{SearchQuery, UserId};
+    use rusqlite::Connection;
+    use std::time::Duration;
+
+    fn found(reader: &Connection, text: &str) -> Vec<String> {
+        let q = SearchQuery {
+            text: text.into(),
+            persona: None,
+            limit: 20,
+        };
+        super::search(reader, &UserId::new("alice").unwrap(), &q)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.item_id)
+            .collect()
+    }
+
+    /// [`add`], with alice's search tag, as the store's appends write it.
+    fn add_message(store: &Connection, id: &str, text: &str) {
+        add(store, id, "message", text);
+        store
+            .execute(
+                "UPDATE items SET search_tag = ?1 WHERE id = ?2",
+                [super::tag("alice").as_str(), id],
+            )
+            .unwrap();
+    }
+
+    /// A message deleted and its pk given to a new one while a search reads (after its
+    /// catch-up): the index still holds the old words under that pk.
+    #[test]
+    fn words_of_a_deleted_message_never_find_the_row_that_took_its_pk() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("convo.db");
+        let mut store = Connection::open(&db).unwrap();
+        store.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+        crate::schema::migrate(&mut store).unwrap();
+        add_conversation(&store);
+        add_message(&store, "msg_kept", "apple kept");
+        add_message(&store, "msg_old", "apple pie");
+        let mut idx = search_file::open(&db, Duration::from_secs(5)).unwrap();
+        search_file::pass(&mut idx, None, &|_| {}).unwrap();
+        let reader = Connection::open(&db).unwrap();
+        reader
+            .execute(
+                "ATTACH DATABASE ?1 AS search",
+                [search_file::path_for(&db).to_str().unwrap()],
+            )
+            .unwrap();
+        assert_eq!(found(&reader, "apple"), ["msg_old", "msg_kept"]);
+
+        store
+            .execute("DELETE FROM items WHERE id = 'msg_old'", [])
+            .unwrap();
+        add_message(&store, "msg_new", "banana split");
+        let pk = |id: &str| -> i64 {
+            store
+                .query_row("SELECT pk FROM items WHERE id = ?1", [id], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pk("msg_new"), 2, "SQLite reused the deleted pk");
+        assert_eq!(found(&reader, "apple"), ["msg_kept"], "before the replay");
+        assert!(found(&reader, "banana").is_empty(), "not indexed yet");
+
+        let done = search_file::pass(&mut idx, None, &|_| {}).unwrap();
+        assert_eq!(found(&reader, "apple"), ["msg_kept"]);
+        assert_eq!(
+            found(&reader, "banana"),
+            ["msg_new"],
+            "replayed, before the log is cleared"
+        );
+        search_file::clear_unindex_log(&store, done.unindexed_through).unwrap();
+        assert_eq!(found(&reader, "banana"), ["msg_new"], "after");
+    }
+
     #[test]
     fn tags_never_change() {
         // Stored with every indexed message: a new value would hide old messages.

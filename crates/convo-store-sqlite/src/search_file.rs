@@ -18,7 +18,8 @@
 //!   the mark to the newest pk the store had left, so a reused pk is indexed afresh.
 //!   The writer clears log entries this file has replayed.
 //! - A search first asks the indexer to catch up with what the store holds, so it sees
-//!   every acknowledged message.
+//!   every acknowledged message, and leaves out pks with deletions the index has not
+//!   replayed (`crate::search`), which SQLite may have given to new rows meanwhile.
 //! - The store's file alone stays the whole store: a missing, unreadable or foreign
 //!   index file is rebuilt from it.
 //!
