@@ -125,6 +125,31 @@ pub(crate) fn open_wal(path: &Path, busy_timeout: Duration) -> Result<Connection
     Ok(conn)
 }
 
+/// Copies every page the log held when called into the database file, on a connection
+/// of its own, without holding up the writer: SQLite's `PASSIVE` checkpoint, which
+/// stops at pages an older reader may still need, tried again every 10 ms for up to
+/// a second while a reader holds it back. Later commits are left to the next one.
+fn checkpoint(path: &Path) -> Result<()> {
+    let conn = Connection::open(path).map_err(sql_err)?;
+    let mut target = None;
+    for _ in 0..100 {
+        let (log, copied): (i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql_err)?;
+        let want = *target.get_or_insert(log);
+        // A shorter log started over, which SQLite does only after copying all of it.
+        if copied >= want || log < want {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Error::storage(std::io::Error::other(
+        "readers held the checkpoint back for a second",
+    )))
+}
+
 /// Waits, off the async workers, for a store thread that was told to stop.
 pub(crate) async fn join_thread(thread: &std::sync::Mutex<Option<std::thread::JoinHandle<()>>>) {
     let handle = thread.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -195,6 +220,10 @@ impl SqliteStore {
         }
         let mut conn = open_wal(path, options.busy_timeout)?;
         configure(&conn, &options)?;
+        // Deleted rows are overwritten with zeros, and so are the pages they free: without
+        // it an erased user's text stays in the file's free space until reused.
+        conn.execute_batch("PRAGMA secure_delete = ON")
+            .map_err(sql_err)?;
         schema::migrate(&mut conn)?;
         wal_file::set_checkpoint_threshold(&conn).map_err(sql_err)?;
         if options.preallocate_wal {
@@ -503,7 +532,20 @@ impl Store for SqliteStore {
 
     async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt> {
         let user = user.clone();
-        self.write(move |c| users::erase(c, &user)).await
+        let receipt = self.write(move |c| users::erase(c, &user)).await?;
+        // The erasure's zeroed pages are in the log; the database file still holds the
+        // old ones until a checkpoint copies them, which at the log's length may take
+        // long. The search index keeps the words until it is rewritten.
+        self.indexer.purge();
+        let path = self.path.clone();
+        let copied = tokio::task::spawn_blocking(move || checkpoint(&path)).await;
+        if let Err(e) = copied
+            .map_err(|e| Error::storage(std::io::Error::other(e.to_string())))
+            .and_then(|r| r)
+        {
+            tracing::warn!(error = %e, "could not checkpoint after an erasure; the next checkpoint will");
+        }
+        Ok(receipt)
     }
 
     async fn create_api_key(&self, key: ApiKey) -> Result<ApiKey> {

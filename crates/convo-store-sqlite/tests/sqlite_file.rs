@@ -288,3 +288,117 @@ async fn two_processes_share_one_search_index() {
     assert_eq!(fts_matches(&path, "written"), 0);
     fts_intact(&path);
 }
+
+/// Whether the bytes of the file at `path` hold `needle` anywhere.
+fn file_holds(path: &std::path::Path, needle: &[u8]) -> bool {
+    std::fs::read(path)
+        .unwrap()
+        .windows(needle.len())
+        .any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_users_text_is_gone_from_the_files_not_only_from_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let (store, alice) = open_for_alice(&path).await;
+    let bob = ConversationManager::new(store.clone(), "bob", "Helper").unwrap();
+    for i in 0..40 {
+        let id = alice.generate_new_conversation_id();
+        alice
+            .add_message(
+                "alice",
+                &id,
+                Role::User,
+                format!("my code word is qxvbrmplz {i}"),
+                None,
+            )
+            .await
+            .unwrap();
+        let id = bob.generate_new_conversation_id();
+        bob.add_message(
+            "bob",
+            &id,
+            Role::User,
+            format!("rain again today {i}"),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    // A message long enough for overflow pages.
+    let id = alice.conversation_id();
+    alice
+        .add_message(
+            "alice",
+            &id,
+            Role::User,
+            "qxvbrmplz and more ".repeat(1500),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        alice
+            .search("alice", "qxvbrmplz", None, 100)
+            .await
+            .unwrap()
+            .len(),
+        41,
+        "indexed before the erasure"
+    );
+    // As a checkpoint of a running server leaves it: the text in the database file.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    let copy_all = || loop {
+        let (log, copied): (i64, i64) = other
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        if copied == log {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    copy_all();
+    assert!(
+        file_holds(&path, b"vbrmplz"),
+        "the test starts with the text in the file"
+    );
+    let receipt = alice.erase_user("alice").await.unwrap();
+    assert_eq!(receipt.items, 41);
+    assert_finds_nothing(&alice, "qxvbrmplz").await;
+    assert!(
+        !file_holds(&path, b"vbrmplz"),
+        "the database file holds no erased text once the erasure returns"
+    );
+    drop(other);
+    store.close().await.unwrap();
+
+    // Deleted rows and index entries leave their bytes in freed space unless they are
+    // overwritten. FTS5 may store a term after a prefix shared with the term before it.
+    let index = {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-search");
+        std::path::PathBuf::from(p)
+    };
+    for file in [&path, &index] {
+        assert!(
+            !file_holds(file, b"vbrmplz"),
+            "{} still holds the erased word",
+            file.display()
+        );
+    }
+    for wal in ["convo.db-wal", "convo.db-search-wal"] {
+        assert!(!dir.path().join(wal).exists(), "{wal} is removed at close");
+    }
+    fts_intact(&path);
+    let (store, _) = open_for_alice(&path).await;
+    let bob = ConversationManager::new(store.clone(), "bob", "Helper").unwrap();
+    assert_eq!(
+        bob.search("bob", "rain", None, 100).await.unwrap().len(),
+        40,
+        "the others' messages stay"
+    );
+    store.close().await.unwrap();
+}
