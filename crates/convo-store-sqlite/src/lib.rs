@@ -127,26 +127,30 @@ pub(crate) fn open_wal(path: &Path, busy_timeout: Duration) -> Result<Connection
 
 /// Copies every page the log held when called into the database file, on a connection
 /// of its own, without holding up the writer: SQLite's `PASSIVE` checkpoint, which
-/// stops at pages an older reader may still need, tried again every 10 ms for up to
-/// a second while a reader holds it back. Later commits are left to the next one.
+/// stops at pages an older reader may still need and does not run while another
+/// checkpoint does, tried again every 10 ms for up to a second until it has copied
+/// them. Later commits are left to the next checkpoint.
 fn checkpoint(path: &Path) -> Result<()> {
     let conn = Connection::open(path).map_err(sql_err)?;
     let mut target = None;
     for _ in 0..100 {
-        let (log, copied): (i64, i64) = conn
+        let (busy, log, copied): (i64, i64, i64) = conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql_err)?;
-        let want = *target.get_or_insert(log);
-        // A shorter log started over, which SQLite does only after copying all of it.
-        if copied >= want || log < want {
-            return Ok(());
+        // Busy (another connection checkpoints), the counts are -1.
+        if busy == 0 && log >= 0 {
+            let want = *target.get_or_insert(log);
+            // A shorter log started over, which SQLite does only after copying all of it.
+            if copied >= want || log < want {
+                return Ok(());
+            }
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     Err(Error::storage(std::io::Error::other(
-        "readers held the checkpoint back for a second",
+        "readers or another checkpoint held the checkpoint back for a second",
     )))
 }
 
