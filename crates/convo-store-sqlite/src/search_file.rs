@@ -331,7 +331,7 @@ pub fn clear_unindex_log(conn: &Connection, through: i64) -> Result<()> {
 /// messages, zeroing the pages it frees. FTS5 deletes an entry by marking it: the
 /// words stay in their segment until a merge rewrites it, which for an old segment
 /// may be never. Run after an erasure: 2.2 s for a million messages here, during
-/// which searches wait for the indexer.
+/// which searches that arrive wait for the indexer.
 pub fn purge(index: &Connection) -> Result<()> {
     let done = index
         .execute_batch(
@@ -482,26 +482,27 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
                     replayed.store(p.unindexed_through, Ordering::Release);
                 }
                 more = p.is_some_and(|p| p.more);
-                // After a pass that began after the request: it replayed the deletions.
-                if purging && !more {
-                    let started = Instant::now();
-                    match purge(&files.index) {
-                        Ok(()) => {
-                            purging = false;
-                            tracing::info!(took = ?started.elapsed(), "rewrote the search index without deleted messages");
-                        }
-                        Err(e) => {
-                            purging = false;
-                            tracing::warn!(error = %e, "rewriting the search index after an erasure failed; the next erasure retries");
-                        }
-                    }
-                }
                 if !more {
                     if closing.is_none() && !gone {
                         hurry.store(false, Ordering::Release);
                     }
                     for w in waiting.drain(..) {
                         let _ = w.send(Ok(()));
+                    }
+                }
+                // After a pass that began after the request, so it replayed the
+                // deletions; and after answering the searches that pass served, which
+                // would otherwise wait for the rewrite too.
+                if purging && !more {
+                    purging = false;
+                    let started = Instant::now();
+                    match purge(&files.index) {
+                        Ok(()) => {
+                            tracing::info!(took = ?started.elapsed(), "rewrote the search index without deleted messages")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "rewriting the search index after an erasure failed; the next erasure retries")
+                        }
                     }
                 }
             }
