@@ -304,27 +304,15 @@ async fn an_erased_users_text_is_gone_from_the_files_not_only_from_queries() {
     let (store, alice) = open_for_alice(&path).await;
     let bob = ConversationManager::new(store.clone(), "bob", "Helper").unwrap();
     for i in 0..40 {
-        let id = alice.generate_new_conversation_id();
-        alice
-            .add_message(
-                "alice",
-                &id,
-                Role::User,
-                format!("my code word is qxvbrmplz {i}"),
-                None,
-            )
-            .await
-            .unwrap();
-        let id = bob.generate_new_conversation_id();
-        bob.add_message(
-            "bob",
-            &id,
-            Role::User,
-            format!("rain again today {i}"),
-            None,
-        )
-        .await
-        .unwrap();
+        for (m, user, text) in [
+            (&alice, "alice", format!("my code word is qxvbrmplz {i}")),
+            (&bob, "bob", format!("rain again today {i}")),
+        ] {
+            let id = m.generate_new_conversation_id();
+            m.add_message(user, &id, Role::User, text, None)
+                .await
+                .unwrap();
+        }
     }
     // A message long enough for overflow pages.
     let id = alice.conversation_id();
