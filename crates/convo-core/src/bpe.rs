@@ -2,77 +2,74 @@
 //!
 //! tiktoken-rs keeps three copies of the 200k-token vocabulary (encoder, decoder and
 //! sorted bytes, one allocation per token each) and 256 clones of its regexes: ~50 MiB
-//! resident in every process that counted a token. This copy keeps every token's bytes
-//! in one buffer and a hash table of ranks pointing into it (~5 MiB). The merge is
-//! tiktoken's own, so encodings match it token for token (tested against it).
+//! resident, and 150-250 ms to build, in every process that counted a token. The build
+//! script copies the vocabulary out of tiktoken-rs once, into flat tables compiled into
+//! the binary (see [`crate::vocab_tables`]), so counting starts at once and the tables
+//! are pages of the executable, shared by every process. The merge is tiktoken's own,
+//! so encodings match it token for token (tested against it).
 
-use hashbrown::HashTable;
-
-use crate::hash::fnv1a;
+use crate::vocab_tables::{self, EMPTY};
 
 /// A token's id in the vocabulary.
 pub(crate) type Rank = u32;
 
-/// Tokens in o200k's vocabulary (ranks 0..199,997; the special tokens are not used).
-const O200K_TOKENS: Rank = 199_998;
+/// o200k's vocabulary, as the build script wrote it.
+pub(crate) static O200K: Vocab<'static> = Vocab::new(
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.bytes")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.starts")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.tags")),
+    include_bytes!(concat!(env!("OUT_DIR"), "/o200k.ranks")),
+);
 
-/// The vocabulary: rank → bytes and bytes → rank.
-pub(crate) struct Vocab {
-    /// Every token's bytes, in rank order.
-    bytes: Vec<u8>,
-    /// Rank `r`'s bytes are `bytes[starts[r]..starts[r + 1]]`.
-    starts: Vec<u32>,
-    /// Ranks, found by the FNV-1a hash of their bytes: the keys are short byte strings
-    /// of a fixed vocabulary, probed but never inserted by callers, so a keyed hash
-    /// would buy nothing.
-    index: HashTable<Rank>,
+/// A vocabulary, rank → bytes and bytes → rank, over tables laid out as
+/// [`crate::vocab_tables`] describes.
+pub(crate) struct Vocab<'a> {
+    bytes: &'a [u8],
+    starts: &'a [[u8; 4]],
+    tags: &'a [u8],
+    ranks: &'a [[u8; 4]],
 }
 
-impl Vocab {
-    /// o200k's vocabulary, copied out of tiktoken-rs's tokenizer (which is then
-    /// dropped); `None` if that tokenizer cannot be built.
-    pub(crate) fn o200k() -> Option<Vocab> {
-        let full = tiktoken_rs::o200k_base().ok()?;
-        Some(Vocab::from_tokens(
-            full._decode_native_and_split((0..O200K_TOKENS).collect()),
-        ))
-    }
-
-    /// A vocabulary whose token of rank `r` is the `r`-th item.
-    fn from_tokens(tokens: impl Iterator<Item = Vec<u8>>) -> Vocab {
-        let (mut bytes, mut starts) = (Vec::new(), vec![0u32]);
-        for token in tokens {
-            bytes.extend_from_slice(&token);
-            starts.push(bytes.len() as u32);
-        }
-        bytes.shrink_to_fit();
-        let token = |r: Rank| &bytes[starts[r as usize] as usize..starts[r as usize + 1] as usize];
-        let ranks = (starts.len() - 1) as Rank;
-        let mut index = HashTable::with_capacity(ranks as usize);
-        for rank in 0..ranks {
-            index.insert_unique(fnv1a(token(rank)), rank, |&r| fnv1a(token(r)));
-        }
+impl<'a> Vocab<'a> {
+    /// The vocabulary in these tables.
+    const fn new(bytes: &'a [u8], starts: &'a [u8], tags: &'a [u8], ranks: &'a [u8]) -> Self {
         Vocab {
             bytes,
-            starts,
-            index,
+            starts: starts.as_chunks().0,
+            tags,
+            ranks: ranks.as_chunks().0,
         }
     }
 
     /// The bytes of `rank` (empty for a rank outside the vocabulary).
-    fn token(&self, rank: Rank) -> &[u8] {
+    fn token(&self, rank: Rank) -> &'a [u8] {
         let r = rank as usize;
         match (self.starts.get(r), self.starts.get(r + 1)) {
-            (Some(&a), Some(&b)) => &self.bytes[a as usize..b as usize],
+            (Some(&a), Some(&b)) => {
+                &self.bytes[u32::from_le_bytes(a) as usize..u32::from_le_bytes(b) as usize]
+            }
             _ => &[],
         }
     }
 
     /// The rank of the token that is exactly `bytes`.
     fn rank(&self, bytes: &[u8]) -> Option<Rank> {
-        self.index
-            .find(fnv1a(bytes), |&r| self.token(r) == bytes)
-            .copied()
+        let h = vocab_tables::hash(bytes);
+        let (tag, mask) = (vocab_tables::tag(h), self.tags.len() - 1);
+        let mut at = vocab_tables::home(h, mask);
+        loop {
+            match self.tags[at] {
+                EMPTY => return None,
+                t if t == tag => {
+                    let rank = u32::from_le_bytes(self.ranks[at]);
+                    if self.token(rank) == bytes {
+                        return Some(rank);
+                    }
+                }
+                _ => {}
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// Appends the tokens of one pre-tokenized piece to `out`.
@@ -162,7 +159,8 @@ mod tests {
     fn a_small_vocabulary_merges_by_rank() {
         // Bytes a, b, c, then "ab" (rank 3) before "bc" (rank 4), then "abc".
         let tokens = ["a", "b", "c", "ab", "bc", "abc"];
-        let v = Vocab::from_tokens(tokens.iter().map(|t| t.as_bytes().to_vec()));
+        let t = crate::vocab_tables::build(tokens.iter().map(|t| t.as_bytes().to_vec()));
+        let v = Vocab::new(&t.bytes, &t.starts, &t.tags, &t.ranks);
         let encode = |s: &str| {
             let mut out = Vec::new();
             v.encode_piece(s.as_bytes(), &mut out);

@@ -20,6 +20,7 @@ pub mod relevance;
 pub mod store;
 mod time;
 pub mod tokens;
+mod vocab_tables;
 
 pub use error::{Error, Result};
 pub use history::{

@@ -5,14 +5,7 @@ use regex_automata::{Anchored, Input};
 use std::sync::OnceLock;
 
 use crate::ascii_pieces;
-use crate::bpe::{Rank, Vocab};
-
-static BPE: OnceLock<Option<Vocab>> = OnceLock::new();
-
-/// The tokenizer's vocabulary, built once per process (it takes ~100-250 ms).
-fn bpe() -> Option<&'static Vocab> {
-    BPE.get_or_init(Vocab::o200k).as_ref()
-}
+use crate::bpe::{O200K, Rank, Vocab};
 
 /// Pieces longer than this many bytes (a base64 blob, minified data, a run of
 /// spaces) are estimated at one token per 3 bytes, not encoded: BPE cost grows with
@@ -86,11 +79,10 @@ fn split(text: &str, by_hand: bool, mut f: impl FnMut(&str)) {
     }
 }
 
-/// Builds the tokenizer and its pre-tokenizer now instead of on the first count
-/// (together 100-250 ms): a server calls this at start so its first append does not
-/// wait for them. Safe to call from several threads; later calls return at once.
+/// Builds the pre-tokenizer now instead of on the first count: a server calls this at
+/// start so its first append does not wait for it. (The vocabulary is compiled in and
+/// needs no building.) Safe to call from several threads; later calls return at once.
 pub fn warm_up() {
-    let _ = bpe();
     let _ = splitter();
 }
 
@@ -107,17 +99,13 @@ thread_local! {
 }
 
 /// Tokens in `text`, counted with o200k. Pieces longer than 100 bytes (base64,
-/// minified data) are estimated at one token per 3 bytes. Falls back to an estimate
-/// if the tokenizer could not be built or fails, so counting never fails and its cost
-/// is linear in the length.
+/// minified data) are estimated at one token per 3 bytes, so counting's cost is linear
+/// in the length.
 pub fn count(text: &str) -> u32 {
     if text.is_empty() {
         return 0;
     }
-    let Some(b) = bpe() else {
-        return text.len().div_ceil(4) as u32;
-    };
-    let encode = |piece: &str| b.count_piece(piece.as_bytes()) as u32;
+    let encode = |piece: &str| O200K.count_piece(piece.as_bytes()) as u32;
     let mut total = 0u64;
     CACHE.with_borrow_mut(|cache| {
         pieces(text, |piece| {
@@ -144,18 +132,7 @@ pub const PER_MESSAGE: u32 = 4;
 /// The first `max` tokens of `text` and the last `max_tail`, joined by a marker when
 /// something was cut. Used to bound prompts however long the input.
 pub fn truncate_middle(text: &str, max_head: u32, max_tail: u32) -> String {
-    let Some(b) = bpe() else {
-        let (h, t) = ((max_head * 4) as usize, (max_tail * 4) as usize);
-        if text.len() <= h + t {
-            return text.to_string();
-        }
-        let head: String = text.chars().take(h).collect();
-        let tail: String = {
-            let v: Vec<char> = text.chars().collect();
-            v[v.len().saturating_sub(t)..].iter().collect()
-        };
-        return format!("{head}\n[…]\n{tail}");
-    };
+    let b = &O200K;
     if count(text) <= max_head + max_tail {
         return text.to_string();
     }
@@ -206,13 +183,12 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn warming_up_builds_the_tokenizer_and_the_splitter() {
+    fn warming_up_builds_the_splitter() {
         super::warm_up();
-        assert!(super::BPE.get().is_some_and(Option::is_some));
         assert!(super::SPLITTER.get().is_some());
     }
 
-    /// tiktoken-rs's own tokenizer, which [`super::bpe`] copies its vocabulary from.
+    /// tiktoken-rs's own tokenizer, which the build script copies the vocabulary from.
     fn tiktoken() -> &'static tiktoken_rs::CoreBPE {
         static FULL: std::sync::OnceLock<tiktoken_rs::CoreBPE> = std::sync::OnceLock::new();
         FULL.get_or_init(|| tiktoken_rs::o200k_base().unwrap())
@@ -225,7 +201,7 @@ mod tests {
 
     /// Our encoding of `text`, token by token.
     fn encoded(text: &str) -> Vec<super::Rank> {
-        super::encode(super::bpe().unwrap(), text)
+        super::encode(&super::O200K, text)
     }
 
     #[test]
@@ -255,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_vocabulary_is_tiktokens_token_for_token() {
-        let b = super::bpe().unwrap();
+        let b = &super::O200K;
         let all: Vec<super::Rank> = (0..199_998).collect();
         let ours: Vec<Vec<u8>> = all.iter().map(|&r| b.decode(&[r])).collect();
         let theirs: Vec<Vec<u8>> = tiktoken()._decode_native_and_split(all).collect();
