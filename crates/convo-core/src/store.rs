@@ -300,7 +300,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every user with a conversation or a profile, sorted.
     async fn list_users(&self) -> Result<Vec<String>>;
     /// Removes every conversation, item, search entry, profile field, audit entry, job
-    /// and API key of the user, in one transaction.
+    /// and API key of the user, in one transaction. A backend should also overwrite
+    /// what its files keep of the removed data (freed pages, logs, index segments)
+    /// before it returns, or say in its documentation what it leaves.
     async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt>;
 
     // -- API keys --

@@ -125,13 +125,58 @@ pub(crate) fn open_wal(path: &Path, busy_timeout: Duration) -> Result<Connection
     Ok(conn)
 }
 
-/// Copies every page the log held when called into the database file, on a connection
-/// of its own, without holding up the writer: SQLite's `PASSIVE` checkpoint, which
-/// stops at pages an older reader may still need and does not run while another
-/// checkpoint does, tried again every 10 ms for up to a second until it has copied
-/// them. Later commits are left to the next checkpoint.
-fn checkpoint(path: &Path) -> Result<()> {
+/// How long the scrub after an erasure waits for the writer's transaction in flight
+/// and for readers still using the log. The writer waits for the scrub at most this
+/// long plus the copy, well within its own busy timeout (5 s by default).
+const SCRUB_WAIT: Duration = Duration::from_secs(1);
+
+/// How long an erasure waits for the search index's rewrite before it returns and
+/// leaves the rewrite to finish in the background (a store opened on a large legacy
+/// database may still be building its index).
+const PURGE_WAIT: Duration = Duration::from_secs(30);
+
+/// Copies the whole log of `conn`'s database into the database file and empties the
+/// log (SQLite's `TRUNCATE` checkpoint), so no frame keeps a page that later commits
+/// overwrote. It waits (the connection's busy timeout) for the writer's transaction in
+/// flight, then holds writes back while it copies and while readers still use the log.
+pub(crate) fn empty_log(conn: &Connection) -> Result<()> {
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    if busy != 0 {
+        return Err(Error::storage(std::io::Error::other(
+            "the writer or readers kept using the log",
+        )));
+    }
+    Ok(())
+}
+
+/// After an erasure, on a connection of its own: empties the store's log
+/// ([`empty_log`]), then writes its zeros again ([`preallocate_wal`]). If the writer or
+/// readers kept the log busy for [`SCRUB_WAIT`], copies what it can instead
+/// ([`copy_log`]): the database file then holds the zeroed pages, and the log its old
+/// frames until it comes round or the store closes.
+fn scrub(path: &Path) -> Result<()> {
     let conn = Connection::open(path).map_err(sql_err)?;
+    conn.busy_timeout(SCRUB_WAIT).map_err(sql_err)?;
+    match empty_log(&conn) {
+        Ok(()) => {
+            preallocate_wal(&conn);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not empty the log after an erasure; copying it instead");
+            copy_log(&conn)
+        }
+    }
+}
+
+/// Copies every page the log held when called into the database file without holding
+/// up the writer: SQLite's `PASSIVE` checkpoint, which stops at pages an older reader
+/// may still need and does not run while another checkpoint does, tried again every
+/// 10 ms for up to a second until it has copied them. Later commits are left to the
+/// next checkpoint.
+fn copy_log(conn: &Connection) -> Result<()> {
     let mut target = None;
     for _ in 0..100 {
         let (busy, log, copied): (i64, i64, i64) = conn
@@ -537,17 +582,30 @@ impl Store for SqliteStore {
     async fn erase_user(&self, user: &UserId) -> Result<ErasureReceipt> {
         let user = user.clone();
         let receipt = self.write(move |c| users::erase(c, &user)).await?;
-        // The erasure's zeroed pages are in the log; the database file still holds the
-        // old ones until a checkpoint copies them, which at the log's length may take
-        // long. The search index keeps the words until it is rewritten.
-        self.indexer.purge();
+        // The erasure's zeroed pages are in the log, beside older frames that hold the
+        // text; the database file holds the old pages until a checkpoint copies them,
+        // which at the log's length may take long. The search index keeps the words
+        // until it is rewritten.
         let path = self.path.clone();
-        let copied = tokio::task::spawn_blocking(move || checkpoint(&path)).await;
-        if let Err(e) = copied
+        let scrubbed = tokio::task::spawn_blocking(move || scrub(&path));
+        let purged = tokio::time::timeout(PURGE_WAIT, self.indexer.purge());
+        let (scrubbed, purged) = tokio::join!(scrubbed, purged);
+        if let Err(e) = scrubbed
             .map_err(|e| Error::storage(std::io::Error::other(e.to_string())))
             .and_then(|r| r)
         {
             tracing::warn!(error = %e, "could not checkpoint after an erasure; the next checkpoint will");
+        }
+        match purged {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the search index was not rewritten after an erasure")
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the search index is still being rewritten after an erasure; it finishes in the background"
+                )
+            }
         }
         Ok(receipt)
     }

@@ -328,10 +328,11 @@ pub fn clear_unindex_log(conn: &Connection, through: i64) -> Result<()> {
 }
 
 /// Rewrites the whole index into one segment without the entries of deleted
-/// messages, zeroing the pages it frees. FTS5 deletes an entry by marking it: the
-/// words stay in their segment until a merge rewrites it, which for an old segment
-/// may be never. Run after an erasure: 2.2 s for a million messages here, during
-/// which searches that arrive wait for the indexer.
+/// messages, zeroing the pages it frees, then empties the index's log, whose frames
+/// still hold the old pages. FTS5 deletes an entry by marking it: the words stay in
+/// their segment until a merge rewrites it, which for an old segment may be never.
+/// Run after an erasure: 2.2 s for a million messages here, during which searches
+/// that arrive wait for the indexer.
 pub fn purge(index: &Connection) -> Result<()> {
     let done = index
         .execute_batch(
@@ -341,14 +342,15 @@ pub fn purge(index: &Connection) -> Result<()> {
     let restored = index
         .execute_batch("PRAGMA secure_delete = FAST")
         .map_err(sql_err);
-    done.and(restored)
+    done.and(restored)?;
+    crate::empty_log(index)
 }
 
 enum Msg {
     /// Answer once everything committed before this request is indexed.
     CatchUp(oneshot::Sender<Result<()>>),
-    /// Catch up, then [`purge`] the index.
-    Purge,
+    /// Catch up, then [`purge`] the index; answer when it is done.
+    Purge(oneshot::Sender<Result<()>>),
     /// Catch up, then stop.
     Close(oneshot::Sender<()>),
 }
@@ -398,9 +400,13 @@ impl Indexer {
     }
 
     /// Has the index replay every deletion committed before the call, then [`purge`]
-    /// it, in the background (closing the store lets it finish).
-    pub fn purge(&self) {
-        let _ = self.tx.send(Msg::Purge);
+    /// it; returns when the purge is done. Dropping the future leaves the purge to run
+    /// in the background (closing the store lets it finish).
+    pub async fn purge(&self) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.hurry.store(true, Ordering::Release);
+        self.tx.send(Msg::Purge(reply)).map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
     }
 
     /// Indexes what waits, then stops the thread.
@@ -427,7 +433,7 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut more = true;
-    let mut purging = false;
+    let mut purging: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     // Entries an earlier process replayed may be cleared before this one's first pass.
     if let Ok((_, unindexed)) = progress(&files.index) {
         replayed.store(unindexed, Ordering::Release);
@@ -454,7 +460,10 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
                     waiting.push(reply);
                 }
                 Ok(Msg::Close(done)) => closing = Some(done),
-                Ok(Msg::Purge) => purging = true,
+                Ok(Msg::Purge(reply)) => {
+                    hurry.store(true, Ordering::Release);
+                    purging.push(reply);
+                }
                 Err(disconnected) => {
                     gone |= disconnected;
                     break;
@@ -493,16 +502,22 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
                 // After a pass that began after the request, so it replayed the
                 // deletions; and after answering the searches that pass served, which
                 // would otherwise wait for the rewrite too.
-                if purging && !more {
-                    purging = false;
+                if !purging.is_empty() && !more {
                     let started = Instant::now();
-                    match purge(&files.index) {
+                    let done = purge(&files.index);
+                    match &done {
                         Ok(()) => {
                             tracing::info!(took = ?started.elapsed(), "rewrote the search index without deleted messages")
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "rewriting the search index after an erasure failed; the next erasure retries")
                         }
+                    }
+                    for p in purging.drain(..) {
+                        let _ = p.send(match &done {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(Error::storage(std::io::Error::other(e.to_string()))),
+                        });
                     }
                 }
             }
