@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# How an erasure behaves while a server takes appends: its answer time, and the
+# appends' latency around it (wrk's max and p99 show a write stall).
+#
+#   scripts/erase-under-load.sh target/release/convo /tmp/bench/history-1000000.db [user10|-]
+#
+# Serves a copy of the database (a convo-bench history database has users user0..user100),
+# runs `wrk -t1 -c16 -d8s` of one-message appends over 16 new conversations, and after
+# 2 s erases the user (`-`: no erasure, for the baseline). Prints the erasure's answer
+# time, wrk's latency summary and the server's log lines about the erasure. Needs wrk
+# (`apt-get install wrk`), curl and python3.
+set -euo pipefail
+bin=$1 db=$2 user=${3:-user10}
+port=${PORT:-18801}
+dir=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+for f in "$db" "$db-wal" "$db-search"; do
+  [ -e "$f" ] && cp "$f" "$dir/"
+done
+copy="$dir/$(basename "$db")"
+"$bin" --db "$copy" -v serve --addr "127.0.0.1:$port" --no-work >"$dir/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 16); do
+  curl -s -X POST "localhost:$port/v1/conversations" -H 'content-type: application/json' -d '{}' |
+    python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
+done >"$dir/convs.txt"
+cat >"$dir/append.lua" <<LUA
+local convs = {}
+for line in io.lines("$dir/convs.txt") do convs[#convs + 1] = line end
+local n = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]}'
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/v1/conversations/" .. convs[(n % #convs) + 1] .. "/items")
+end
+LUA
+wrk -t1 -c16 -d8s --latency -s "$dir/append.lua" "http://127.0.0.1:$port" >"$dir/wrk.txt" &
+load=$!
+sleep 2
+if [ "$user" != - ]; then
+  curl -s -o /dev/null -w "erase: HTTP %{http_code} in %{time_total} s\n" \
+    -X DELETE "localhost:$port/v1/convo/users/$user"
+fi
+wait "$load"
+grep -E "Latency  |99%|Requests/sec|Non-2xx|Socket errors" "$dir/wrk.txt"
+grep -E "WARN|rewrote the search index" "$dir/serve.log" | cut -c1-200 || true
