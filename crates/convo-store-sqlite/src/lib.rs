@@ -8,6 +8,7 @@
 //! open. Full-text search uses FTS5 in a file of its own beside the database, kept up
 //! to date by an indexer thread (see `search_file`).
 
+mod checkpointer;
 mod conversations;
 mod durable;
 mod items;
@@ -84,6 +85,8 @@ pub struct SqliteStore {
     writer: writer::Writer,
     readers: readers::Readers,
     indexer: search_file::Indexer,
+    /// `None` for a database without a log file (in memory).
+    checkpointer: Option<checkpointer::Checkpointer>,
     closed: AtomicBool,
 }
 
@@ -152,21 +155,28 @@ pub(crate) fn empty_log(conn: &Connection) -> Result<()> {
 }
 
 /// After an erasure, on a connection of its own: empties the store's log
-/// ([`empty_log`]), then writes its zeros again ([`preallocate_wal`]). If the writer or
-/// readers kept the log busy for [`SCRUB_WAIT`], copies what it can instead
+/// ([`empty_log`]), then writes its zeros again ([`preallocate_wal`]). Another
+/// checkpoint in progress (the checkpoint thread's) makes SQLite give up at once, so
+/// it tries again for [`SCRUB_WAIT`]. If the log stays busy, copies what it can instead
 /// ([`copy_log`]): the database file then holds the zeroed pages, and the log its old
 /// frames until it comes round or the store closes.
 fn scrub(path: &Path) -> Result<()> {
     let conn = Connection::open(path).map_err(sql_err)?;
     conn.busy_timeout(SCRUB_WAIT).map_err(sql_err)?;
-    match empty_log(&conn) {
-        Ok(()) => {
-            preallocate_wal(&conn);
-            Ok(())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not empty the log after an erasure; copying it instead");
-            copy_log(&conn)
+    let deadline = std::time::Instant::now() + SCRUB_WAIT;
+    loop {
+        match empty_log(&conn) {
+            Ok(()) => {
+                preallocate_wal(&conn);
+                return Ok(());
+            }
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not empty the log after an erasure; copying it instead");
+                return copy_log(&conn);
+            }
         }
     }
 }
@@ -311,12 +321,21 @@ impl SqliteStore {
             conn.execute_batch("PRAGMA synchronous = NORMAL")
                 .map_err(sql_err)?;
         }
+        let checkpointer = match wal_file::wal_path(&conn) {
+            Some(_) => {
+                let c = Connection::open(path).map_err(sql_err)?;
+                configure(&c, &options)?;
+                Some(checkpointer::Checkpointer::start(c))
+            }
+            None => None,
+        };
         tracing::debug!(path = %path.display(), "opened the SQLite store");
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: writer::Writer::start(conn, clear_replayed_log(&indexer), durable),
             readers: readers::Readers::new(readers),
             indexer,
+            checkpointer,
             closed: AtomicBool::new(false),
         })
     }
@@ -654,9 +673,13 @@ impl Store for SqliteStore {
         // the database and deletes it, and only the writer may write the database.
         // Closing it last leaves the database file complete on its own.
         // The indexer before the writer, for the same reason: of the index file's
-        // connections, it is the one that may write.
+        // connections, it is the one that may write. The checkpoint thread's connection
+        // is one more the writer must outlive.
         self.readers.close().await;
         self.indexer.close().await;
+        if let Some(c) = &self.checkpointer {
+            c.close().await;
+        }
         self.writer.close().await;
         Ok(())
     }

@@ -62,6 +62,48 @@ async fn a_closed_store_leaves_everything_in_the_database_file_alone() {
     copied.close().await.unwrap();
 }
 
+/// Items in the database file alone, read from a copy of it without its log; `None`
+/// while the copy is torn by a checkpoint writing it.
+fn items_in_file_alone(path: &std::path::Path) -> Option<i64> {
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(path, copy.path().join("convo.db")).ok()?;
+    let conn = rusqlite::Connection::open(copy.path().join("convo.db")).ok()?;
+    conn.query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_reach_the_database_file_without_waiting_for_the_log_to_fill() {
+    // The writer checkpoints when the log holds 8,192 pages, inside a commit that every
+    // write behind it waits for; the checkpoint thread copies the log beside it, so
+    // that checkpoint has little left to copy. A few appends are far below the
+    // threshold: only the checkpoint thread copies them into the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("convo.db");
+    let (store, alice) = open_for_alice(&path).await;
+    let id = alice.conversation_id();
+    for i in 0..20 {
+        alice
+            .add_message("alice", &id, Role::User, format!("message {i}"), None)
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while items_in_file_alone(&path) != Some(20) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        items_in_file_alone(&path),
+        Some(20),
+        "the database file holds every committed append while the store runs"
+    );
+    store.close().await.unwrap();
+    assert!(
+        !dir.path().join("convo.db-wal").exists(),
+        "the writer still closes last and removes the log"
+    );
+}
+
 #[tokio::test]
 async fn opening_twice_migrates_once_and_creates_parent_folders() {
     let dir = tempfile::tempdir().unwrap();
