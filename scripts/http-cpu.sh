@@ -4,8 +4,9 @@
 #
 #   scripts/http-cpu.sh target/release/convo [other/convo ...]
 #   CONNS=1 scripts/http-cpu.sh ...     # lone requests (default 64 connections)
+#   ROUNDS=6 scripts/http-cpu.sh ...    # more alternating rounds (default 3)
 #
-# For each binary, three alternating rounds: a fresh database, 64 conversations of one
+# For each binary, three alternating rounds (ROUNDS): a fresh database, 64 conversations of one
 # user, `wrk -t2 -c64 -d4s` (`-t1 -c1` with CONNS=1) of GET /noop, then of one-message
 # appends round-robin over the 64 conversations. Prints requests/s and the server's CPU
 # µs per request (all of its threads, from /proc). Needs wrk (`apt-get install wrk`),
@@ -38,7 +39,7 @@ measure() { # pid label wrk-args...
   awk -v l="$label" -v r="$reqs" -v c=$((t1 - t0)) -v rps="$(awk '/Requests\/sec/{print $2}' <<<"$out")" \
     'BEGIN {printf "  %-7s %9.0f req/s  %6.1f us CPU/request\n", l, rps, c * 10000 / r}'
 }
-for round in 1 2 3; do
+for round in $(seq ${ROUNDS:-3}); do
   for bin in "$@"; do
     pkill -f "127.0.0.1:$port" || true
     sleep 0.3
