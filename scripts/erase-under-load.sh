@@ -14,29 +14,16 @@ bin=$1 db=$2 user=${3:-user10}
 port=${PORT:-18801}
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# shellcheck source=scripts/wrk-appends.sh
+source "$(dirname "$0")/wrk-appends.sh"
 for f in "$db" "$db-wal" "$db-search"; do
   [ -e "$f" ] && cp "$f" "$dir/"
 done
 copy="$dir/$(basename "$db")"
 "$bin" --db "$copy" -v serve --addr "127.0.0.1:$port" --no-work >"$dir/serve.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
-for _ in $(seq 16); do
-  curl -s -X POST "localhost:$port/v1/conversations" -H 'content-type: application/json' -d '{}' |
-    python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
-done >"$dir/convs.txt"
-cat >"$dir/append.lua" <<LUA
-local convs = {}
-for line in io.lines("$dir/convs.txt") do convs[#convs + 1] = line end
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]}'
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/conversations/" .. convs[(n % #convs) + 1] .. "/items")
-end
-LUA
+wait_healthy "$port"
+prepare_appends "$port" 16 "$dir"
 wrk -t1 -c16 -d8s --latency -s "$dir/append.lua" "http://127.0.0.1:$port" >"$dir/wrk.txt" &
 load=$!
 sleep 2

@@ -17,18 +17,8 @@ conns=${CONNS:-64}
 threads=$((conns < 2 ? conns : 2))
 dir=$(mktemp -d)
 trap 'pkill -f "127.0.0.1:$port" || true; rm -rf "$dir"' EXIT
-cat > "$dir/append.lua" <<LUA
-local convs = {}
-for line in io.lines("$dir/convs.txt") do convs[#convs + 1] = line end
-local n = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"items": [{"type": "message", "role": "user", "content": "How warm is it in Paris today? I am packing for a trip."}]}'
-request = function()
-  n = n + 1
-  return wrk.format(nil, "/v1/conversations/" .. convs[(n % #convs) + 1] .. "/items")
-end
-LUA
+# shellcheck source=scripts/wrk-appends.sh
+source "$(dirname "$0")/wrk-appends.sh"
 measure() { # pid label wrk-args...
   local pid=$1 label=$2; shift 2
   local t0 t1 out reqs
@@ -46,11 +36,8 @@ for round in $(seq ${ROUNDS:-3}); do
     rm -f "$dir"/db.sqlite*
     "$bin" --db "$dir/db.sqlite" -q serve --addr "127.0.0.1:$port" --no-work >/dev/null 2>&1 &
     pid=$!
-    for _ in $(seq 50); do curl -sf "localhost:$port/healthz" >/dev/null && break; sleep 0.1; done
-    for _ in $(seq 64); do
-      curl -s -X POST "localhost:$port/v1/conversations" -H 'content-type: application/json' -d '{}' |
-        python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])'
-    done >"$dir/convs.txt"
+    wait_healthy "$port"
+    prepare_appends "$port" 64 "$dir"
     echo "round $round: $bin"
     measure "$pid" no-op "http://127.0.0.1:$port/noop"
     measure "$pid" append -s "$dir/append.lua" "http://127.0.0.1:$port"
