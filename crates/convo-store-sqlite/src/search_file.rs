@@ -391,21 +391,22 @@ impl Indexer {
 
     /// Waits until every message committed before the call is indexed.
     pub async fn catch_up(&self) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.hurry.store(true, Ordering::Release);
-        self.tx
-            .send(Msg::CatchUp(reply))
-            .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        self.ask(Msg::CatchUp).await
     }
 
     /// Has the index replay every deletion committed before the call, then [`purge`]
     /// it; returns when the purge is done. Dropping the future leaves the purge to run
     /// in the background (closing the store lets it finish).
     pub async fn purge(&self) -> Result<()> {
+        self.ask(Msg::Purge).await
+    }
+
+    /// Sends the thread a request (with it waiting, it does not rest) and waits for
+    /// the answer.
+    async fn ask(&self, request: impl FnOnce(oneshot::Sender<Result<()>>) -> Msg) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.hurry.store(true, Ordering::Release);
-        self.tx.send(Msg::Purge(reply)).map_err(|_| Error::Closed)?;
+        self.tx.send(request(reply)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 

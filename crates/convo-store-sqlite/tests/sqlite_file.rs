@@ -380,12 +380,14 @@ async fn an_erased_users_text_is_gone_from_the_files_not_only_from_queries() {
     // As a checkpoint of a running server leaves it: the text in the database file.
     let other = rusqlite::Connection::open(&path).unwrap();
     let copy_all = || loop {
-        let (log, copied): (i64, i64) = other
+        // While another checkpoint runs (the store's checkpoint thread), SQLite answers
+        // busy with -1 for both counts.
+        let (busy, log, copied): (i64, i64, i64) = other
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .unwrap();
-        if copied == log {
+        if busy == 0 && copied == log {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
