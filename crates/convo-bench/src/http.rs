@@ -227,15 +227,36 @@ async fn series(
     rounds: usize,
     convs: &[String],
 ) -> anyhow::Result<Series> {
-    let mut s = Series::default();
-    let cpu_before = server.cpu();
-    let mut requests = 0;
+    let mut s = interleaved(server, &[(kind, convs)], conns, secs, rounds).await?;
+    Ok(s.remove(0))
+}
+
+/// `rounds` rounds of each load in `loads` (with the conversations it uses), taken in
+/// turn: a round of each, then the next. A virtual machine's speed drifts over
+/// seconds (the no-op rate moved from 83k to 112k requests/s between neighbouring
+/// runs here); series run one after the other put that drift into their ratio, while
+/// interleaved rounds share it. Prints each load's server CPU time per request.
+async fn interleaved(
+    server: &Server,
+    loads: &[(Load, &[String])],
+    conns: usize,
+    secs: f64,
+    rounds: usize,
+) -> anyhow::Result<Vec<Series>> {
+    let mut out = vec![Series::default(); loads.len()];
+    let mut cpu = vec![(Duration::ZERO, 0usize); loads.len()];
     for _ in 0..rounds {
-        let (n, elapsed, lat) = load(&server.base, kind, conns, secs, convs).await?;
-        requests += n;
-        s.round(n, elapsed, lat);
+        for (i, (kind, convs)) in loads.iter().enumerate() {
+            let before = server.cpu();
+            let (n, elapsed, lat) = load(&server.base, *kind, conns, secs, convs).await?;
+            if let (Some(a), Some(b)) = (before, server.cpu()) {
+                cpu[i].0 += b.saturating_sub(a);
+            }
+            cpu[i].1 += n;
+            out[i].round(n, elapsed, lat);
+        }
     }
-    if let (Some(a), Some(b)) = (cpu_before, server.cpu()) {
+    for ((kind, _), (time, requests)) in loads.iter().zip(cpu) {
         let name = match kind {
             Load::Noop => "no-op",
             Load::Append => "append",
@@ -243,13 +264,12 @@ async fn series(
         };
         println!(
             "  server CPU per request, {name} at {conns} connections: {:.1} µs",
-            b.saturating_sub(a).as_secs_f64() * 1e6 / requests.max(1) as f64
+            time.as_secs_f64() * 1e6 / requests.max(1) as f64
         );
     }
-    Ok(s)
+    Ok(out)
 }
 
-/// Creates `n` conversations of `items` messages each; returns their ids.
 async fn conversations(base: &str, n: usize, items: usize) -> anyhow::Result<Vec<String>> {
     let client = reqwest::Client::new();
     let mut ids = Vec::with_capacity(n);
@@ -361,9 +381,19 @@ pub async fn run(
     let convs = conversations(&server.base, 64, 1).await?;
     let read_convs = conversations(&server.base, 16, 100).await?;
     for conns in [1usize, 16, 64] {
-        let noop = series(&server, Load::Noop, conns, secs, rounds, &convs).await?;
-        let append = series(&server, Load::Append, conns, secs, rounds, &convs).await?;
-        let history = series(&server, Load::History, conns, secs, rounds, &read_convs).await?;
+        let loads = [
+            (Load::Noop, convs.as_slice()),
+            (Load::Append, convs.as_slice()),
+            (Load::History, read_convs.as_slice()),
+        ];
+        let mut measured = interleaved(&server, &loads, conns, secs, rounds)
+            .await?
+            .into_iter();
+        let (noop, append, history) = (
+            measured.next().expect("three loads"),
+            measured.next().expect("three loads"),
+            measured.next().expect("three loads"),
+        );
         let ratio = append.rate() / noop.rate();
         if conns == 64 {
             verdicts.push(Verdict {
