@@ -39,6 +39,10 @@ struct Args {
     /// Run only these groups of scenarios (the verdict then lists only their targets).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Group>,
+    /// Also write the table and the verdict to this file as JSON, for tracking results
+    /// across runs and builds.
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 /// A group of scenarios.
@@ -91,6 +95,15 @@ pub struct Verdict {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let started = std::time::Instant::now();
+    // Opened first, so a path that cannot be written fails before minutes of measuring.
+    let json_file = match &args.json {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let plan = if args.quick {
         Plan {
             rounds: args.rounds.unwrap_or(3),
@@ -172,5 +185,29 @@ async fn main() -> anyhow::Result<()> {
         if all { "PASS" } else { "FAIL" },
         line.join("; ")
     );
+    if let Some(mut file) = json_file {
+        let report = serde_json::json!({
+            "mode": if args.quick { "quick" } else { "full" },
+            "plan": {
+                "rounds": plan.rounds,
+                "items": [plan.items.0, plan.items.1],
+                "conversations": [plan.conversations.0, plan.conversations.1],
+            },
+            "elapsed_s": started.elapsed().as_secs_f64(),
+            "rows": stats::rows_json(&rows),
+            "verdict": {
+                "pass": all,
+                "targets": verdicts.iter().map(|v| serde_json::json!({
+                    "name": v.name,
+                    "ratio": v.ratio,
+                    "rule": v.rule,
+                    "pass": v.pass,
+                })).collect::<Vec<_>>(),
+            },
+        });
+        use std::io::Write;
+        serde_json::to_writer_pretty(&mut file, &report)?;
+        writeln!(file)?;
+    }
     Ok(())
 }

@@ -71,6 +71,28 @@ fn ms(d: Option<Duration>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The rows as `--json` writes them: what the table prints, with each round's rate.
+/// Latencies are in milliseconds; `ratio` and `baseline` are null without a baseline.
+pub fn rows_json(rows: &[Row]) -> Vec<serde_json::Value> {
+    let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1000.0);
+    rows.iter()
+        .map(|r| {
+            let base = r.baseline.as_ref().filter(|(_, rate)| *rate > 0.0);
+            serde_json::json!({
+                "scenario": r.scenario,
+                "ops": r.series.ops,
+                "ops_per_s": r.series.rate(),
+                "round_rates": r.series.rates,
+                "p50_ms": ms(r.series.pct(50.0)),
+                "p99_ms": ms(r.series.pct(99.0)),
+                "p99_9_ms": ms(r.series.pct(99.9)),
+                "ratio": base.map(|(_, rate)| r.series.rate() / rate),
+                "baseline": base.map(|(name, _)| name),
+            })
+        })
+        .collect()
+}
+
 /// Prints the table.
 pub fn print_table(rows: &[Row]) {
     println!(
@@ -95,5 +117,49 @@ pub fn print_table(rows: &[Row]) {
             ratio,
             base
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(rates: &[f64], latencies_ms: &[u64]) -> Series {
+        Series {
+            rates: rates.to_vec(),
+            latencies: latencies_ms
+                .iter()
+                .map(|&m| Duration::from_millis(m))
+                .collect(),
+            ops: latencies_ms.len(),
+        }
+    }
+
+    #[test]
+    fn json_rows_carry_the_table_and_the_ratio_to_their_baseline() {
+        let rows = [
+            Row {
+                scenario: "bare".into(),
+                series: series(&[100.0, 300.0, 200.0], &[1, 2, 3]),
+                baseline: None,
+            },
+            Row {
+                scenario: "ours".into(),
+                series: series(&[50.0, 150.0, 100.0], &[2, 4, 6]),
+                baseline: Some(("bare".into(), 200.0)),
+            },
+        ];
+        let json = rows_json(&rows);
+        assert_eq!(json[0]["ops_per_s"], 200.0, "the median round");
+        assert!(json[0]["ratio"].is_null() && json[0]["baseline"].is_null());
+        assert_eq!(json[1]["ratio"], 0.5);
+        assert_eq!(json[1]["baseline"], "bare");
+        assert_eq!(json[1]["p50_ms"], 4.0);
+        assert_eq!(json[1]["p99_ms"], 6.0);
+        assert_eq!(
+            json[1]["round_rates"],
+            serde_json::json!([50.0, 150.0, 100.0])
+        );
+        assert_eq!(json[1]["ops"], 3);
     }
 }
