@@ -270,6 +270,7 @@ async fn interleaved(
     Ok(out)
 }
 
+/// Creates `n` conversations of `items` messages each; returns their ids.
 async fn conversations(base: &str, n: usize, items: usize) -> anyhow::Result<Vec<String>> {
     let client = reqwest::Client::new();
     let mut ids = Vec::with_capacity(n);
