@@ -512,8 +512,15 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, user: &UserId, query: &SearchQuery) -> Result<Vec<SearchHit>> {
-        // Messages acknowledged before this search may still wait for the index.
         self.check_open()?;
+        let (u, q) = (user.clone(), query.clone());
+        if let Some(hits) = self
+            .read_offloaded(move |c| search::search_if_indexed(c, &u, &q))
+            .await?
+        {
+            return Ok(hits);
+        }
+        // Messages or deletions acknowledged before this search wait for the index.
         self.indexer.catch_up().await?;
         let (user, query) = (user.clone(), query.clone());
         self.read_offloaded(move |c| search::search(c, &user, &query))

@@ -17,8 +17,10 @@
 //!   `progress.unindexed_through` before indexing: it drops indexed entries and lowers
 //!   the mark to the newest pk the store had left, so a reused pk is indexed afresh.
 //!   The writer clears log entries this file has replayed.
-//! - A search first asks the indexer to catch up with what the store holds, so it sees
-//!   every acknowledged message, and leaves out pks with deletions the index has not
+//! - A search sees every acknowledged message: it reads the index at once when, in its
+//!   snapshot, the index holds all the searching user's messages and every deletion
+//!   (`crate::search::search_if_indexed`), and otherwise first asks the indexer to catch
+//!   up with what the store holds. It leaves out pks with deletions the index has not
 //!   replayed (`crate::search`), which SQLite may have given to new rows meanwhile.
 //! - The store's file alone stays the whole store: a missing, unreadable or foreign
 //!   index file is rebuilt from it.
@@ -29,7 +31,7 @@
 use convo_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -331,8 +333,8 @@ pub fn clear_unindex_log(conn: &Connection, through: i64) -> Result<()> {
 /// messages, zeroing the pages it frees, then empties the index's log, whose frames
 /// still hold the old pages. FTS5 deletes an entry by marking it: the words stay in
 /// their segment until a merge rewrites it, which for an old segment may be never.
-/// Run after an erasure: 2.2 s for a million messages here, during which searches
-/// that arrive wait for the indexer.
+/// Run after an erasure: 2.2 s for a million messages here, during which a search
+/// that needs the indexer (its user has messages not indexed yet) waits for it.
 pub fn purge(index: &Connection) -> Result<()> {
     let done = index
         .execute_batch(
@@ -362,6 +364,8 @@ pub struct Indexer {
     replayed: Arc<AtomicI64>,
     /// Set while someone waits for the index: the indexer stops resting.
     hurry: Arc<AtomicBool>,
+    /// Catch-up requests sent and not yet taken by the thread.
+    asked: Arc<AtomicUsize>,
 }
 
 impl Indexer {
@@ -370,16 +374,22 @@ impl Indexer {
         let (tx, rx) = mpsc::channel();
         let replayed = Arc::new(AtomicI64::new(0));
         let hurry = Arc::new(AtomicBool::new(false));
-        let (shared, hurried) = (replayed.clone(), hurry.clone());
+        let asked = Arc::new(AtomicUsize::new(0));
+        let shared = Shared {
+            replayed: replayed.clone(),
+            hurry: hurry.clone(),
+            asked: asked.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("convo-sqlite-indexer".into())
-            .spawn(move || run(files, rx, &shared, &hurried))
+            .spawn(move || run(files, rx, &shared))
             .expect("spawn the indexer thread");
         Indexer {
             tx,
             thread: Mutex::new(Some(thread)),
             replayed,
             hurry,
+            asked,
         }
     }
 
@@ -391,6 +401,7 @@ impl Indexer {
 
     /// Waits until every message committed before the call is indexed.
     pub async fn catch_up(&self) -> Result<()> {
+        self.asked.fetch_add(1, Ordering::AcqRel);
         self.ask(Msg::CatchUp).await
     }
 
@@ -428,13 +439,32 @@ impl Drop for Indexer {
     }
 }
 
+/// What the indexer thread shares with its handle.
+struct Shared {
+    replayed: Arc<AtomicI64>,
+    hurry: Arc<AtomicBool>,
+    asked: Arc<AtomicUsize>,
+}
+
+/// How long a rewrite of the index ([`purge`]) waits for searches that asked the
+/// indexer to catch up while the pass before it ran: they are answered by one more
+/// pass instead of waiting out the rewrite (seconds at a million messages). Bounded,
+/// so a stream of such searches cannot hold the rewrite off.
+const PURGE_DEFER: Duration = Duration::from_millis(250);
+
 /// The indexer thread: passes while messages wait, a look every [`EVERY`] otherwise,
 /// and at once when a search asks.
-fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &AtomicBool) {
+fn run(mut files: Files, rx: mpsc::Receiver<Msg>, shared: &Shared) {
+    let Shared {
+        replayed,
+        hurry,
+        asked,
+    } = shared;
     let mut waiting: Vec<oneshot::Sender<Result<()>>> = Vec::new();
     let mut closing: Option<oneshot::Sender<()>> = None;
     let mut more = true;
     let mut purging: Vec<oneshot::Sender<Result<()>>> = Vec::new();
+    let mut purge_due: Option<Instant> = None;
     // Entries an earlier process replayed may be cleared before this one's first pass.
     if let Ok((_, unindexed)) = progress(&files.index) {
         replayed.store(unindexed, Ordering::Release);
@@ -457,6 +487,7 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
         for msg in std::iter::once(first).chain(std::iter::from_fn(next)) {
             match msg {
                 Ok(Msg::CatchUp(reply)) => {
+                    asked.fetch_sub(1, Ordering::AcqRel);
                     hurry.store(true, Ordering::Release);
                     waiting.push(reply);
                 }
@@ -501,9 +532,17 @@ fn run(mut files: Files, rx: mpsc::Receiver<Msg>, replayed: &AtomicI64, hurry: &
                     }
                 }
                 // After a pass that began after the request, so it replayed the
-                // deletions; and after answering the searches that pass served, which
-                // would otherwise wait for the rewrite too.
-                if !purging.is_empty() && !more {
+                // deletions; and after answering the searches that pass served, and
+                // those that asked while it ran ([`PURGE_DEFER`]), which would otherwise
+                // wait for the rewrite too.
+                let due = (!purging.is_empty() && !more)
+                    .then(|| *purge_due.get_or_insert_with(Instant::now));
+                if due
+                    .is_some_and(|d| asked.load(Ordering::Acquire) > 0 && d.elapsed() < PURGE_DEFER)
+                {
+                    more = true;
+                } else if due.is_some() {
+                    purge_due = None;
                     let started = Instant::now();
                     let done = purge(&files.index);
                     match &done {

@@ -341,6 +341,35 @@ fn file_holds(path: &std::path::Path, needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_users_text_is_gone_from_the_files_not_only_from_queries() {
+    erased_text_is_gone_from_the_files(false).await;
+}
+
+/// Searches read the index without waiting for the indexer when it holds what they
+/// need, so they run beside the rewrite of the index after an erasure, whose last
+/// step empties the index's log: that must still succeed, and the searches too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_leaves_nothing_behind_while_others_search() {
+    erased_text_is_gone_from_the_files(true).await;
+}
+
+/// Another user's searches, run back to back until `stop`; returns how many ran.
+fn search_until(
+    store: Arc<SqliteStore>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let bob = ConversationManager::new(store, "bob", "Helper").unwrap();
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let hits = bob.search("bob", "rain", None, 100).await.unwrap();
+            assert_eq!(hits.len(), 40, "every one of bob's messages, every time");
+            n += 1;
+        }
+        n
+    })
+}
+
+async fn erased_text_is_gone_from_the_files(search_meanwhile: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("convo.db");
     let (store, alice) = open_for_alice(&path).await;
@@ -399,8 +428,17 @@ async fn an_erased_users_text_is_gone_from_the_files_not_only_from_queries() {
             "the test starts with the text in {file}"
         );
     }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let searches = search_meanwhile.then(|| search_until(store.clone(), stop.clone()));
     let receipt = alice.erase_user("alice").await.unwrap();
     assert_eq!(receipt.items, 41);
+    if let Some(searches) = searches {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            searches.await.unwrap() > 0,
+            "bob searched during the erasure"
+        );
+    }
     // Deleted rows and index entries leave their bytes in freed space unless they are
     // overwritten, and the logs keep the frames of earlier commits. FTS5 may store a
     // term after a prefix shared with the term before it.
