@@ -16,17 +16,7 @@ dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 # shellcheck source=scripts/wrk-appends.sh
 source "$(dirname "$0")/wrk-appends.sh"
-for f in "$db" "$db-wal" "$db-search"; do
-  [ -e "$f" ] && cp "$f" "$dir/"
-done
-copy="$dir/$(basename "$db")"
-# The copy's half a gigabyte of dirty pages would otherwise be written back during the
-# load, and every fsync of the log would wait behind it.
-sync
-"$bin" --db "$copy" -v serve --addr "127.0.0.1:$port" --no-work >"$dir/serve.log" 2>&1 &
-pid=$!
-wait_healthy "$port"
-prepare_appends "$port" 16 "$dir"
+serve_copy "$bin" "$db" "$port" "$dir"
 wrk -t1 -c16 -d8s --latency -s "$dir/append.lua" "http://127.0.0.1:$port" >"$dir/wrk.txt" &
 load=$!
 sleep 2

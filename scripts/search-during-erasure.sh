@@ -16,17 +16,7 @@ dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
 # shellcheck source=scripts/wrk-appends.sh
 source "$(dirname "$0")/wrk-appends.sh"
-for f in "$db" "$db-wal" "$db-search"; do
-  [ -e "$f" ] && cp "$f" "$dir/"
-done
-copy="$dir/$(basename "$db")"
-# Otherwise the copy's dirty pages are written back during the load (see
-# scripts/erase-under-load.sh).
-sync
-"$bin" --db "$copy" -v serve --addr "127.0.0.1:$port" --no-work >"$dir/serve.log" 2>&1 &
-pid=$!
-wait_healthy "$port"
-prepare_appends "$port" 16 "$dir"
+serve_copy "$bin" "$db" "$port" "$dir"
 curl -sf -o /dev/null -H 'x-convo-user: target' "localhost:$port/v1/convo/search?q=weather+paris"
 wrk -t1 -c16 -d8s -s "$dir/append.lua" "http://127.0.0.1:$port" >"$dir/appends.txt" &
 appends=$!

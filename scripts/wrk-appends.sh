@@ -1,5 +1,6 @@
-# Shared by scripts/http-cpu.sh and scripts/erase-under-load.sh (sourced, not run):
-# one-message appends to `convo serve` under wrk, round-robin over new conversations.
+# Shared by the wrk scripts here (sourced, not run):
+# one-message appends to `convo serve` under wrk, round-robin over new conversations,
+# and a server on a copy of a database.
 
 # Waits up to ~10 s for the server on port $1 to answer /healthz.
 wait_healthy() { # port
@@ -26,4 +27,22 @@ request = function()
   return wrk.format(nil, "/v1/conversations/" .. convs[(n % #convs) + 1] .. "/items")
 end
 LUA
+}
+
+# Serves a copy of the database $2 (with its log and search index) with the convo
+# binary $1 on port $3, logging to $4/serve.log, and prepares appends to 16 new
+# conversations there (prepare_appends). Sets pid to the server's.
+serve_copy() { # bin db port dir
+  local bin=$1 db=$2 port=$3 dir=$4 f
+  for f in "$db" "$db-wal" "$db-search"; do
+    [ -e "$f" ] && cp "$f" "$dir/"
+  done
+  # The copy's half a gigabyte of dirty pages would otherwise be written back during
+  # the load, and every fsync of the log would wait behind it.
+  sync
+  "$bin" --db "$dir/$(basename "$db")" -v serve --addr "127.0.0.1:$port" --no-work \
+    >"$dir/serve.log" 2>&1 &
+  pid=$!
+  wait_healthy "$port"
+  prepare_appends "$port" 16 "$dir"
 }

@@ -272,24 +272,27 @@ mod tests {
             .map(|hits| hits.into_iter().map(|h| h.item_id).collect())
     }
 
-    /// A search may skip the indexer only when the index holds everything of the
-    /// user's that the store does: none of the user's messages above the mark, no
-    /// deletion waiting to be replayed, and a tail short enough to look through.
-    #[test]
-    fn a_search_skips_the_indexer_only_when_the_index_holds_all_the_users_messages() {
+    /// A store with alice's conversation holding `messages` (id, text), its index file
+    /// after one pass, and a reader with the index attached, as the store's are.
+    struct Fixture {
+        store: Connection,
+        idx: search_file::Files,
+        reader: Connection,
+        _dir: tempfile::TempDir,
+    }
+
+    fn fixture(messages: &[(&str, &str)]) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("convo.db");
         let mut store = Connection::open(&db).unwrap();
         store.execute_batch("PRAGMA journal_mode = WAL").unwrap();
         crate::schema::migrate(&mut store).unwrap();
         add_conversation(&store);
-        add_message(&store, "msg_1", "apple one");
+        for (id, text) in messages {
+            add_message(&store, id, text);
+        }
         let mut idx = search_file::open(&db, Duration::from_secs(5)).unwrap();
-        let pass = |idx: &mut search_file::Files| {
-            let done = search_file::pass(idx, None, &|_| {}).unwrap();
-            search_file::clear_unindex_log(&store, done.unindexed_through).unwrap();
-        };
-        pass(&mut idx);
+        search_file::pass(&mut idx, None, &|_| {}).unwrap();
         let reader = Connection::open(&db).unwrap();
         reader
             .execute(
@@ -297,6 +300,29 @@ mod tests {
                 [search_file::path_for(&db).to_str().unwrap()],
             )
             .unwrap();
+        Fixture {
+            store,
+            idx,
+            reader,
+            _dir: dir,
+        }
+    }
+
+    /// A search may skip the indexer only when the index holds everything of the
+    /// user's that the store does: none of the user's messages above the mark, no
+    /// deletion waiting to be replayed, and a tail short enough to look through.
+    #[test]
+    fn a_search_skips_the_indexer_only_when_the_index_holds_all_the_users_messages() {
+        let Fixture {
+            store,
+            mut idx,
+            reader,
+            _dir,
+        } = fixture(&[("msg_1", "apple one")]);
+        let pass = |idx: &mut search_file::Files| {
+            let done = search_file::pass(idx, None, &|_| {}).unwrap();
+            search_file::clear_unindex_log(&store, done.unindexed_through).unwrap();
+        };
         assert_eq!(ready(&reader), Some(vec!["msg_1".to_string()]));
 
         add_message(&store, "msg_2", "apple two");
@@ -362,23 +388,12 @@ mod tests {
     /// catch-up): the index still holds the old words under that pk.
     #[test]
     fn words_of_a_deleted_message_never_find_the_row_that_took_its_pk() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("convo.db");
-        let mut store = Connection::open(&db).unwrap();
-        store.execute_batch("PRAGMA journal_mode = WAL").unwrap();
-        crate::schema::migrate(&mut store).unwrap();
-        add_conversation(&store);
-        add_message(&store, "msg_kept", "apple kept");
-        add_message(&store, "msg_old", "apple pie");
-        let mut idx = search_file::open(&db, Duration::from_secs(5)).unwrap();
-        search_file::pass(&mut idx, None, &|_| {}).unwrap();
-        let reader = Connection::open(&db).unwrap();
-        reader
-            .execute(
-                "ATTACH DATABASE ?1 AS search",
-                [search_file::path_for(&db).to_str().unwrap()],
-            )
-            .unwrap();
+        let Fixture {
+            store,
+            mut idx,
+            reader,
+            _dir,
+        } = fixture(&[("msg_kept", "apple kept"), ("msg_old", "apple pie")]);
         assert_eq!(found(&reader, "apple"), ["msg_old", "msg_kept"]);
 
         store
