@@ -20,10 +20,7 @@ serve_copy "$bin" "$db" "$port" "$dir"
 wrk -t1 -c16 -d8s --latency -s "$dir/append.lua" "http://127.0.0.1:$port" >"$dir/wrk.txt" &
 load=$!
 sleep 2
-if [ "$user" != - ]; then
-  curl -s -o /dev/null -w "erase: HTTP %{http_code} in %{time_total} s\n" \
-    -X DELETE "localhost:$port/v1/convo/users/$user"
-fi
+erase_user "$port" "$user"
 wait "$load"
 grep -E "Latency  |99%|Requests/sec|Non-2xx|Socket errors" "$dir/wrk.txt"
-grep -E "WARN|rewrote the search index" "$dir/serve.log" | cut -c1-200 || true
+erasure_log "$dir"

@@ -24,12 +24,9 @@ wrk -t1 -c4 -d8s --latency -H 'x-convo-user: target' \
   "http://127.0.0.1:$port/v1/convo/search?q=weather+paris" >"$dir/searches.txt" &
 searches=$!
 sleep 2
-if [ "$user" != - ]; then
-  curl -s -o /dev/null -w "erase: HTTP %{http_code} in %{time_total} s\n" \
-    -X DELETE "localhost:$port/v1/convo/users/$user"
-fi
+erase_user "$port" "$user"
 wait "$appends" "$searches"
 echo "searches:"
 grep -E "Latency  |99%|Requests/sec|Non-2xx|Socket errors" "$dir/searches.txt"
 echo "appends: $(awk '/Requests\/sec/ {print $2}' "$dir/appends.txt") requests/s"
-grep -E "WARN|rewrote the search index" "$dir/serve.log" | cut -c1-200 || true
+erasure_log "$dir"

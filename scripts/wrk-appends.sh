@@ -46,3 +46,16 @@ serve_copy() { # bin db port dir
   wait_healthy "$port"
   prepare_appends "$port" 16 "$dir"
 }
+
+# Erases user $2 through the server on port $1, printing the answer's status and time;
+# `-` erases nobody (the baseline run).
+erase_user() { # port user
+  [ "$2" = - ] && return
+  curl -s -o /dev/null -w "erase: HTTP %{http_code} in %{time_total} s\n" \
+    -X DELETE "localhost:$1/v1/convo/users/$2"
+}
+
+# The server's log lines about an erasure (warnings, the index rewrite), from serve_copy.
+erasure_log() { # dir
+  grep -E "WARN|rewrote the search index" "$1/serve.log" | cut -c1-200 || true
+}
